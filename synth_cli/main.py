@@ -1,0 +1,52 @@
+"""The ``synth`` command: one click group, one module per command group in ``commands/``."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from rich.console import Console
+
+from synth_core.errors import SynthError
+
+
+class SynthGroup(click.Group):
+    """Turns user errors (:class:`SynthError`) into one red line and exit code 1;
+    with ``--debug`` the full traceback is shown instead."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except SynthError as exc:
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            Console(stderr=True).print(f"[bold red]Error:[/] {exc}", highlight=False)
+            sys.exit(1)
+
+
+@click.group(cls=SynthGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--debug", is_flag=True, help="Show full tracebacks instead of one-line errors.")
+@click.version_option(package_name="synth-humans")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """Synthetic humans with exact ground truth: body models, assets, rendering.
+
+    Start with `synth body preview --out DIR` (the free default body) and
+    `synth assets verify` (what is installed and what is missing).
+    """
+    ctx.ensure_object(dict)["debug"] = debug
+
+
+def _register() -> None:
+    from synth_cli.commands.assets import assets
+    from synth_cli.commands.body import body
+
+    cli.add_command(assets)
+    cli.add_command(body)
+
+
+_register()
+
+
+def main() -> None:
+    cli(prog_name="synth")
