@@ -1,0 +1,93 @@
+"""Shared fixtures: generated SMPL-format model files and an isolated environment."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+
+from synth_core.body.parts import JOINT_NAMES, SMPL_PARENTS
+
+# A canonical SMPL-like rest skeleton (metres; Y up, facing +Z, left = +X, arms along +-X).
+_LEFT_AND_CENTRE = {
+    "pelvis": (0.0, 0.0, 0.0), "left_hip": (0.08, -0.08, 0.0), "spine1": (0.0, 0.10, -0.01),
+    "left_knee": (0.09, -0.48, 0.0), "spine2": (0.0, 0.24, 0.0), "left_ankle": (0.09, -0.88, -0.03),
+    "spine3": (0.0, 0.30, 0.01), "left_foot": (0.10, -0.94, 0.10), "neck": (0.0, 0.52, -0.01),
+    "left_collar": (0.07, 0.42, 0.0), "head": (0.0, 0.62, 0.04), "left_shoulder": (0.17, 0.45, -0.01),
+    "left_elbow": (0.43, 0.45, -0.02), "left_wrist": (0.68, 0.45, -0.02), "left_hand": (0.77, 0.45, -0.02),
+}
+
+
+def canonical_joints() -> np.ndarray:
+    joints = []
+    for name in JOINT_NAMES:
+        if name.startswith("right_"):
+            x, y, z = _LEFT_AND_CENTRE["left_" + name[len("right_"):]]
+            joints.append((-x, y, z))
+        else:
+            joints.append(_LEFT_AND_CENTRE[name])
+    return np.array(joints)
+
+
+def make_smpl_arrays(seed: int = 0, num_vertices: int = 6890, num_betas: int = 10) -> dict:
+    """Random SMPL-format model arrays whose regressed rest joints are exactly the canonical
+    skeleton: each joint owns a ring of 8 vertices centred on it, averaged by the regressor."""
+    rng = np.random.default_rng(seed)
+    joints = canonical_joints()
+    num_joints = len(joints)
+    ring = 0.03 * np.stack([np.cos(np.arange(8) * np.pi / 4), np.sin(np.arange(8) * np.pi / 4),
+                            np.zeros(8)], axis=1)
+    ring_vertices = (joints[:, None, :] + ring[None]).reshape(-1, 3)
+    owners = np.repeat(np.arange(num_joints), 8)
+    extra = num_vertices - len(ring_vertices)
+    bones = rng.integers(1, num_joints, size=extra)
+    t = rng.uniform(0, 1, size=(extra, 1))
+    along = joints[np.array(SMPL_PARENTS)[bones]] * (1 - t) + joints[bones] * t
+    vertices = np.concatenate([ring_vertices, along + rng.normal(0, 0.04, size=(extra, 3))])
+
+    weights = np.zeros((num_vertices, num_joints))
+    weights[np.arange(len(owners)), owners] = 1.0
+    parent_of_bone = np.array(SMPL_PARENTS)[bones]
+    share = rng.uniform(0, 1, size=extra)
+    weights[len(owners) + np.arange(extra), bones] = share
+    weights[len(owners) + np.arange(extra), parent_of_bone] += 1 - share
+
+    regressor = np.zeros((num_joints, num_vertices))
+    regressor[owners, np.arange(len(owners))] = 1.0 / 8
+    faces = rng.integers(0, num_vertices, size=(2 * num_vertices, 3))
+    return {
+        "v_template": vertices,
+        "shapedirs": rng.normal(0, 0.01, size=(num_vertices, 3, num_betas)),
+        "posedirs": rng.normal(0, 0.002, size=(num_vertices, 3, 9 * (num_joints - 1))),
+        "J_regressor": regressor,
+        "weights": weights,
+        "kintree_table": np.stack([np.array(SMPL_PARENTS), np.arange(num_joints)]),
+        "f": faces.astype(np.uint32),
+    }
+
+
+def write_pkl(path, arrays: dict, sparse_regressor: bool = True, protocol: int = 2) -> None:
+    """Write arrays as SMPL does: a pickled dict, J_regressor as a scipy sparse matrix."""
+    payload = dict(arrays)
+    if sparse_regressor:
+        import scipy.sparse
+
+        payload["J_regressor"] = scipy.sparse.csc_matrix(arrays["J_regressor"])
+    with open(path, "wb") as handle:
+        pickle.dump(payload, handle, protocol=protocol)
+
+
+@pytest.fixture
+def smpl_arrays() -> dict:
+    return make_smpl_arrays()
+
+
+@pytest.fixture(autouse=True)
+def isolated_environment(monkeypatch, tmp_path_factory):
+    """No user config or licensed-asset folders leak into tests; Blender writes nowhere real."""
+    home = tmp_path_factory.mktemp("home")
+    for name in ("SYNTH_SMPL_DIR", "SYNTH_AMASS_DIR", "SYNTH_SURREAL_TEXTURES_DIR", "SYNTH_LSUN_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("SYNTH_CONFIG", str(home / "config.toml"))
+    monkeypatch.setenv("BLENDER_USER_RESOURCES", str(home / "blender"))
