@@ -124,8 +124,14 @@ class AnnyTPoser:
         self.parents = list(self.model.bone_parents)
         self.mapping = joint_bone_mapping()
 
-    def __call__(self, phenotypes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """phenotypes: B x 6 -> (T-posed vertices B x V x 3, SMPL joints B x 24 x 3), SMPL axes."""
+    def __call__(self, phenotypes: np.ndarray,
+                 rotations: dict[str, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """phenotypes: B x 6 -> (T-posed vertices B x V x 3, SMPL joints B x 24 x 3), SMPL axes.
+
+        ``rotations`` (anny bone name -> 3 x 3 world rotation in SMPL axes) turns bones about
+        their heads after T-posing, with anny's own 104-bone skinning: a reference for the
+        24-joint model's posing.
+        """
         torch = self.torch
         kwargs = {label: torch.as_tensor(phenotypes[:, i], dtype=torch.float64)
                   for i, label in enumerate(PHENOTYPE_LABELS)}
@@ -134,6 +140,8 @@ class AnnyTPoser:
             rest_poses = rest["rest_bone_poses"].numpy()
             heads = rest["rest_bone_heads"].numpy()
             deltas = self._t_pose_deltas(heads)
+            if rotations:
+                deltas = self._rotate_bones(deltas, heads, rotations)
             world = torch.as_tensor(deltas @ rest_poses)
             posed = self.model(pose_parameters=world, phenotype_kwargs=kwargs,
                                pose_parameterization="world")
@@ -153,18 +161,35 @@ class AnnyTPoser:
             parent = self.parents[bone]
             if parent >= 0:
                 deltas[:, bone] = deltas[:, parent]
-            if bone not in segments:
-                continue
-            end, target = segments[bone]
-            rotation = deltas[:, bone, :3, :3]
-            head_now = np.einsum("brc,bc->br", rotation, heads[:, bone]) + deltas[:, bone, :3, 3]
-            direction = np.einsum("brc,bc->br", rotation, heads[:, end] - heads[:, bone])
-            align = _rotation_between(direction, target)
-            turn = np.tile(np.eye(4), (batch, 1, 1))
-            turn[:, :3, :3] = align
-            turn[:, :3, 3] = head_now - np.einsum("brc,bc->br", align, head_now)
-            deltas[:, bone] = turn @ deltas[:, bone]
+            if bone in segments:
+                end, target = segments[bone]
+                direction = np.einsum("brc,bc->br", deltas[:, bone, :3, :3], heads[:, end] - heads[:, bone])
+                self._turn_about_head(deltas, bone, heads, _rotation_between(direction, target))
         return deltas
+
+    def _rotate_bones(self, t_pose: np.ndarray, heads: np.ndarray,
+                      rotations: dict[str, np.ndarray]) -> np.ndarray:
+        """Compose world rotations (SMPL axes) about T-posed bone heads, down the bone tree."""
+        batch, num_bones = heads.shape[:2]
+        extra = {self.bone_index[name]: ANNY_TO_SMPL.T @ r @ ANNY_TO_SMPL for name, r in rotations.items()}
+        t_pose_heads = np.einsum("bnrc,bnc->bnr", t_pose[..., :3, :3], heads) + t_pose[..., :3, 3]
+        motion = np.tile(np.eye(4), (batch, num_bones, 1, 1))
+        for bone in range(num_bones):
+            parent = self.parents[bone]
+            if parent >= 0:
+                motion[:, bone] = motion[:, parent]
+            if bone in extra:
+                self._turn_about_head(motion, bone, t_pose_heads, np.broadcast_to(extra[bone], (batch, 3, 3)))
+        return motion @ t_pose
+
+    @staticmethod
+    def _turn_about_head(deltas: np.ndarray, bone: int, heads: np.ndarray, rotation: np.ndarray) -> None:
+        """Left-compose a world rotation about the bone's current head into deltas[:, bone]."""
+        head_now = np.einsum("brc,bc->br", deltas[:, bone, :3, :3], heads[:, bone]) + deltas[:, bone, :3, 3]
+        turn = np.tile(np.eye(4), (len(heads), 1, 1))
+        turn[:, :3, :3] = rotation
+        turn[:, :3, 3] = head_now - np.einsum("brc,bc->br", rotation, head_now)
+        deltas[:, bone] = turn @ deltas[:, bone]
 
     def skinning_weights(self) -> np.ndarray:
         """anny's bone weights summed onto the 24 SMPL joints: V x 24."""
