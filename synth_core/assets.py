@@ -54,8 +54,9 @@ class AssetStatus:
     problem: str = ""
 
 
-def load_manifest(path: Path = MANIFEST_PATH) -> list[Asset]:
-    """Parse the manifest; errors name the entry and the field."""
+def load_manifest(path: Path | None = None) -> list[Asset]:
+    """Parse the manifest (default :data:`MANIFEST_PATH`); errors name the entry and the field."""
+    path = path or MANIFEST_PATH
     try:
         raw = json.loads(Path(path).read_text())
     except FileNotFoundError as exc:
@@ -170,8 +171,9 @@ def require(asset_id: str) -> Path:
     return status.path
 
 
-def update_entry(asset_id: str, path: Path, manifest_path: Path = MANIFEST_PATH) -> None:
+def update_entry(asset_id: str, path: Path, manifest_path: Path | None = None) -> None:
     """Record a rebuilt file's size and checksum in the manifest (atomic rewrite)."""
+    manifest_path = manifest_path or MANIFEST_PATH
     raw = json.loads(manifest_path.read_text())
     for entry in raw["assets"]:
         if entry["id"] == asset_id:

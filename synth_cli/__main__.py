@@ -1,0 +1,3 @@
+from synth_cli.main import main
+
+main()

@@ -1,0 +1,52 @@
+"""Layering: synth_core is pure numpy; nothing outside blender_addon imports bpy."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_synth_core_runs_without_heavy_dependencies():
+    blocked = ["bpy", "torch", "scipy", "matplotlib", "click", "rich", "smplx", "anny", "trimesh", "cv2"]
+    code = (
+        "import sys\n"
+        f"for name in {blocked!r}: sys.modules[name] = None\n"
+        "import pkgutil, importlib, synth_core\n"
+        "for mod in pkgutil.walk_packages(synth_core.__path__, 'synth_core.'):\n"
+        "    importlib.import_module(mod.name)\n"
+        "from synth_core.body.catalog import load_body_model\n"
+        "from synth_core.body.phenotype import PhenotypeSpace\n"
+        "m = load_body_model()\n"
+        "b = PhenotypeSpace(m).describe(gender='female', height_m=1.6)\n"
+        "print(m(betas=b).vertices.shape)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    assert "(1, " in result.stdout
+
+
+def _imports(path: Path) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def test_only_the_addon_imports_bpy():
+    for package in ("synth_core", "synth_cli", "trainers"):
+        for path in (ROOT / package).rglob("*.py"):
+            assert "bpy" not in _imports(path), f"{path} imports bpy"
+
+
+def test_synth_core_imports_only_numpy_and_stdlib():
+    allowed = {"numpy", "synth_core", "__future__"} | set(sys.stdlib_module_names)
+    for path in (ROOT / "synth_core").rglob("*.py"):
+        extra = _imports(path) - allowed
+        assert not extra, f"{path} imports {extra}"
