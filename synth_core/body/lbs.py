@@ -43,12 +43,13 @@ def matrix_to_axis_angle(matrix: np.ndarray) -> np.ndarray:
 
 def blend_shapes(coefficients: np.ndarray, directions: np.ndarray) -> np.ndarray:
     """Vertex offsets. coefficients: B x K, directions: V x 3 x K -> B x V x 3."""
-    return np.einsum("bk,vck->bvc", coefficients, directions)
+    flat = directions.reshape(-1, directions.shape[-1])  # 3V x K, one BLAS matmul
+    return (coefficients @ flat.T).reshape(coefficients.shape[0], -1, 3)
 
 
 def regress_joints(regressor: np.ndarray, vertices: np.ndarray) -> np.ndarray:
     """Joints from vertices. regressor: J x V, vertices: B x V x 3 -> B x J x 3."""
-    return np.einsum("jv,bvc->bjc", regressor, vertices)
+    return np.matmul(regressor, vertices)
 
 
 def rigid_transforms(
@@ -86,7 +87,9 @@ def skin_vertices(
     vertices: np.ndarray, weights: np.ndarray, skinning: np.ndarray
 ) -> np.ndarray:
     """Blend per-joint transforms. vertices: B x V x 3, weights: V x J, skinning: B x J x 4 x 4."""
-    blended = np.einsum("vj,bjrc->bvrc", weights, skinning[:, :, :3, :])
+    batch, num_joints = skinning.shape[:2]
+    blended = np.matmul(weights, skinning[:, :, :3, :].reshape(batch, num_joints, 12))  # B x V x 12
+    blended = blended.reshape(batch, -1, 3, 4)
     return np.einsum("bvrc,bvc->bvr", blended[..., :3], vertices) + blended[..., 3]
 
 
