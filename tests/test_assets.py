@@ -68,10 +68,12 @@ def test_licensed_smpl_found_through_env_and_config(tmp_path, monkeypatch):
     load_body_model.cache_clear()
 
 
-def test_verify_cli_reports_missing_licensed_assets_and_passes():
+def test_verify_cli_reports_missing_licensed_assets_and_passes(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "400")  # rich wraps table cells at the terminal width
     result = CliRunner().invoke(cli, ["assets", "verify"], terminal_width=200)
     assert result.exit_code == 0, result.output
     assert "body/smpl-neutral" in result.output and "SYNTH_SMPL_DIR" in result.output
+    assert "'smpl_dir' in the [assets] table" in " ".join(result.output.split())  # not eaten as markup
     strict = CliRunner().invoke(cli, ["assets", "verify", "--strict"], terminal_width=200)
     assert strict.exit_code == 1
 

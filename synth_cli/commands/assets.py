@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from synth_core import assets as manifest
@@ -27,8 +28,8 @@ def list_assets(kind: str | None) -> None:
         if kind and asset.kind != kind:
             continue
         path = manifest.resolve(asset)
-        table.add_row(asset.id, asset.kind, asset.licence, "yes" if asset.free else "no",
-                      str(path) if path else _where(asset))
+        table.add_row(asset.id, asset.kind, escape(asset.licence), "yes" if asset.free else "no",
+                      escape(str(path) if path else _where(asset)))
     Console().print(table)
 
 
@@ -50,7 +51,7 @@ def verify_assets(strict: bool) -> None:
         required = asset.free or strict
         failed |= required
         label = "[red]MISSING[/]" if required else "[yellow]not installed[/] (optional)"
-        table.add_row(asset.id, label, f"{status.problem}. {asset.how_to_get}".strip())
+        table.add_row(asset.id, label, escape(f"{status.problem}. {asset.how_to_get}".strip()))
     console.print(table)
     if failed:
         console.print("[red]Some required assets are missing or corrupt.[/]")
@@ -87,5 +88,5 @@ def build_default_body(out: Path | None, build_dir: Path, no_manifest_update: bo
 def _where(asset: manifest.Asset) -> str:
     location = asset.location
     if location.get("type") == "user":
-        return f"${location.get('env')} / [assets].{location.get('config_key')} (not set)"
+        return f"${location.get('env')} or {location.get('config_key')} in [assets] of the config (not set)"
     return f"package {location.get('package')} not installed"
