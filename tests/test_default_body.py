@@ -68,11 +68,9 @@ def test_mesh_is_outward_and_human_sized(body):
     assert 1.5 < height < 2.0
     # Face normals on the chest point forward (+Z).
     chest = np.flatnonzero(body.part_labels[faces[:, 0]] == J["spine3"] + 1)
-    normals = np.cross(tri[chest, 1] - tri[chest, 0], tri[chest, 2] - tri[chest, 0])
     front = chest[tri[chest, :, 2].mean(axis=1) > vertices[faces[chest], 2].mean()]
     front_normals = np.cross(tri[front, 1] - tri[front, 0], tri[front, 2] - tri[front, 0])
-    assert np.mean(front_normals[:, 2] > 0) > 0.8
-    assert len(normals) > 0
+    assert len(front) > 100 and np.mean(front_normals[:, 2] > 0) > 0.8
 
 
 def test_parts_sit_around_their_joints(body):

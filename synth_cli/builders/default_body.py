@@ -26,9 +26,10 @@ from pathlib import Path
 
 import numpy as np
 
-from synth_core.body.lbs import axis_angle_to_matrix
+from synth_core.body.lbs import axis_angle_to_matrix, blend_shapes, regress_joints
 from synth_core.body.model_file import BodyModelData, save_model_npz
 from synth_core.body.parts import JOINT_NAMES, NUM_JOINTS, SMPL_PARENTS
+from synth_core.body.phenotype import polynomial_features
 
 ANNY_VERSION = "0.6.2"
 PHENOTYPE_LABELS = ("gender", "age", "muscle", "weight", "height", "proportions")
@@ -263,11 +264,6 @@ def monomial_exponents(num_inputs: int, degree: int) -> np.ndarray:
     return np.array(rows, dtype=np.int64)
 
 
-def polynomial_features(x: np.ndarray, exponents: np.ndarray) -> np.ndarray:
-    """N x D inputs, M x D exponents -> N x M monomials."""
-    return np.prod(x[:, None, :] ** exponents[None], axis=2)
-
-
 def _fit_polynomial(x: np.ndarray, y: np.ndarray, degree: int, ridge: float = 1e-8):
     exponents = monomial_exponents(x.shape[1], degree)
     features = polynomial_features(x, exponents)
@@ -327,7 +323,7 @@ def build_default_body(build_dir: Path, settings: BuildSettings | None = None,
         return ((batch_meshes - mean).reshape(len(batch_meshes), -1) @ components.T) / scale
 
     def reconstruct(betas):
-        return mean[None] + np.einsum("bk,vck->bvc", betas, shapedirs)
+        return mean[None] + blend_shapes(betas, shapedirs)
 
     train_betas, held_betas = project(meshes), project(held_meshes)
     regressor = _fit_regressor(reconstruct(train_betas), joints, mean, joints.mean(axis=0),
@@ -343,7 +339,7 @@ def build_default_body(build_dir: Path, settings: BuildSettings | None = None,
     explained = (singular[:NUM_BETAS] ** 2).sum() / (singular ** 2).sum()
     held_error = np.linalg.norm(reconstruct(held_betas) - held_meshes, axis=2)
     held_joint_error = np.linalg.norm(
-        np.einsum("jv,bvc->bjc", regressor, reconstruct(held_betas)) - held_joints, axis=2)
+        regress_joints(regressor, reconstruct(held_betas)) - held_joints, axis=2)
     mapped = reconstruct(polynomial_features(heldout, p2b_exp) @ p2b_coef)
     mapped_error = np.linalg.norm(mapped - held_meshes, axis=2)
     back = polynomial_features(held_betas[:, :10], b2p_exp) @ b2p_coef

@@ -35,7 +35,8 @@ class Phenotype:
         return np.array(list(asdict(self).values()), dtype=np.float64)
 
 
-def _monomials(x: np.ndarray, exponents: np.ndarray) -> np.ndarray:
+def polynomial_features(x: np.ndarray, exponents: np.ndarray) -> np.ndarray:
+    """Monomials of the inputs. x: N x D, exponents: M x D (integers) -> N x M."""
     return np.prod(x[:, None, :] ** exponents[None].astype(np.int64), axis=2)
 
 
@@ -64,7 +65,7 @@ class PhenotypeSpace:
         if np.any(~np.isfinite(values)) or np.any(values < 0.0) or np.any(values > 1.0):
             raise BodyInputError(f"phenotype values must lie in [0, 1], got {phenotype}")
         exponents, coef = self._p2b
-        return (_monomials(values[None], exponents) @ coef)[0]
+        return (polynomial_features(values[None], exponents) @ coef)[0]
 
     def phenotype(self, betas: np.ndarray) -> Phenotype:
         """Approximate phenotype of betas (uses the first betas the map was fitted on)."""
@@ -72,7 +73,7 @@ class PhenotypeSpace:
         betas = np.zeros(exponents.shape[1]) if betas is None else np.asarray(betas, dtype=np.float64)
         padded = np.zeros(exponents.shape[1])
         padded[:min(len(betas), len(padded))] = betas[:len(padded)]
-        values = np.clip((_monomials(padded[None], exponents) @ coef)[0], 0.0, 1.0)
+        values = np.clip((polynomial_features(padded[None], exponents) @ coef)[0], 0.0, 1.0)
         return Phenotype(*values)
 
     def age_parameter(self, years: float) -> float:
