@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 
 from synth_core.assets import REPO_ROOT
-from synth_core.body import JOINT_NAMES, load_model_file
+from synth_core.body import JOINT_NAMES, BodyModel, load_model_file
 from synth_core.body.catalog import load_body_model
 from synth_core.body.lbs import axis_angle_to_matrix
+from synth_core.body.phenotype import Phenotype, PhenotypeSpace
 
 pytest.importorskip("anny", reason="rebuilding the default body needs anny (pip install -e .[build])")
 default_body = pytest.importorskip("synth_cli.builders.default_body")
@@ -25,12 +26,24 @@ def test_rebuild_reproduces_the_committed_file(tmp_path):
     out = tmp_path / "default_body.npz"
     stats = default_body.write_default_body(out, BUILD_DIR, log=lambda *_: None)
     rebuilt, committed = load_model_file(out), load_body_model("default").data
-    for name in ("v_template", "shapedirs", "posedirs", "J_regressor", "weights", "vt"):
+    for name in ("v_template", "shapedirs", "posedirs", "weights", "vt"):
         np.testing.assert_allclose(getattr(rebuilt, name), getattr(committed, name), atol=2e-6, err_msg=name)
+    # The regressor is a least-squares fit: its coefficients move with BLAS rounding (~1e-5),
+    # the joints it gives do not. Compare joints over random shapes, to 0.01 mm.
+    betas = np.random.default_rng(0).normal(size=(32, committed.num_betas))
+    shapes = committed.v_template + np.einsum("bk,vck->bvc", betas, committed.shapedirs)
+    np.testing.assert_allclose(rebuilt.J_regressor @ shapes, committed.J_regressor @ shapes, atol=1e-5)
+    np.testing.assert_allclose(rebuilt.J_regressor, committed.J_regressor, atol=1e-4)
     for name in ("faces", "ft", "parents"):
         np.testing.assert_array_equal(getattr(rebuilt, name), getattr(committed, name), err_msg=name)
-    for key in ("phenotype_to_betas_coef", "betas_to_phenotype_coef", "age_anny"):
-        np.testing.assert_allclose(rebuilt.extras[key], committed.extras[key], rtol=1e-4, atol=1e-5, err_msg=key)
+    np.testing.assert_allclose(rebuilt.extras["age_anny"], committed.extras["age_anny"], atol=1e-9)
+    # Polynomial maps: compare what they give, not their (least-squares) coefficients.
+    new_space, old_space = PhenotypeSpace(BodyModel(rebuilt)), PhenotypeSpace(BodyModel(committed))
+    for values in np.random.default_rng(1).uniform(0, 1, size=(20, 6)):
+        phenotype = Phenotype(*values)
+        np.testing.assert_allclose(new_space.betas(phenotype), old_space.betas(phenotype), atol=1e-4)
+        np.testing.assert_allclose(new_space.phenotype(betas[0]).as_array(),
+                                   old_space.phenotype(betas[0]).as_array(), atol=1e-4)
     assert stats["heldout_joint_error_mean_mm"] < 1.0
     assert stats["heldout_mesh_error_mean_mm"] < 1.0
 
