@@ -15,3 +15,27 @@ class BodyInputError(SynthError, ValueError):
 
 class AssetError(SynthError):
     """An asset is missing, has the wrong checksum, or the manifest is malformed."""
+
+
+class MotionError(SynthError, ValueError):
+    """A motion source or motion file that cannot give a valid SMPL pose sequence."""
+
+
+class TextureError(SynthError, ValueError):
+    """A texture that cannot be made or loaded (missing file, body without UVs, bad spec)."""
+
+
+class BackgroundError(SynthError, ValueError):
+    """A background image that is missing, unreadable or of an unknown kind."""
+
+
+class DatasetFormatError(SynthError, ValueError):
+    """A rendered clip folder that is incomplete, corrupt or of an unknown format version."""
+
+
+class PlanError(SynthError, ValueError):
+    """A scene plan or render option that is out of range or inconsistent."""
+
+
+class RenderError(SynthError, RuntimeError):
+    """Blender could not render a plan (worker crashed, missing pass, bad output)."""
