@@ -1,0 +1,292 @@
+"""Background plates: which images are available, a seeded view of one, and its pixels.
+
+A **pool** is a sorted list of background ids: manifest ids (``hdri/city``, ``photo/brick``)
+whose files are present, and ``file:<absolute path>`` for the user's own images.
+
+A **background spec** (JSON-serialisable, everything random lives in it) says which view of
+which image to use; :func:`load_background` turns it into a linear float32 plate for any
+resolution, deterministically::
+
+    {"id": "hdri/city", "projection": "equirect", "flip": false,
+     "crop": {"yaw_deg": 212.4, "pitch_deg": -3.1, "fov_deg": 48.7},
+     "exposure": {"median_luminance": 0.24}}
+    {"id": "photo/brick", "projection": "flat", "flip": true,
+     "crop": {"scale": 0.8, "x": 0.3, "y": 0.9}, "exposure": null}
+
+- ``equirect`` (the manifest HDRIs and the user's 2:1 EXRs): a pinhole view of the panorama.
+  ``yaw_deg`` is the longitude of the view centre (0 = the map's left edge, increasing along
+  its columns), ``pitch_deg`` the elevation above the horizon, ``fov_deg`` the horizontal
+  field of view; the vertical one follows the output's aspect ratio. Each output pixel's ray
+  is looked up bilinearly in the map (after a power-of-two box prefilter when the output's
+  pixels are coarser than the map's).
+- ``flat`` (photos, other EXRs): a crop with the output's aspect ratio, so nothing is
+  stretched. ``scale`` is its size relative to the largest such crop that fits; ``x``/``y``
+  place it in the margin left over (0 = left/top, 1 = right/bottom). Resampled with Pillow's
+  antialiasing bilinear filter on float channels, in linear light.
+- ``exposure`` (every EXR, since HDR values have no fixed white): the view is scaled so its
+  median Rec.709 luminance equals ``median_luminance``, measured on a 128-pixel-wide
+  rendering of the same view so the plate's brightness does not depend on the resolution.
+  PNG/JPEG photos are display-referred and keep their values.
+- ``flip`` mirrors the plate left-right. The result is clipped to [0, 1].
+"""
+
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from synth_core import assets
+from synth_core.errors import AssetError, BackgroundError
+from synth_core.imaging import EXR_SUFFIXES, IMAGE_SUFFIXES, luminance, read_exr_size, read_image
+
+# Pool kind -> manifest asset kind.
+POOL_KINDS = {"hdri": "hdri", "photo": "background_photo"}
+FILE_PREFIX = "file:"
+PROJECTIONS = ("equirect", "flat")
+
+FOV_RANGE_DEG = (30.0, 70.0)
+PITCH_RANGE_DEG = (-10.0, 10.0)
+CROP_SCALE_RANGE = (0.6, 1.0)
+MEDIAN_LUMINANCE_RANGE = (0.18, 0.30)
+EXPOSURE_REFERENCE_WIDTH = 128
+HALF_FLOAT_MAX = 65504.0
+
+
+def background_pool(kinds: tuple[str, ...] = ("hdri", "photo"), user_dir: str | Path | None = None
+                    ) -> list[str]:
+    """Ids of the usable backgrounds: present manifest assets of ``kinds`` (sorted), then
+    ``file:<absolute path>`` for every PNG/JPEG/EXR under ``user_dir`` (recursive, sorted)."""
+    unknown = [kind for kind in kinds if kind not in POOL_KINDS]
+    if unknown:
+        raise BackgroundError(f"unknown background kind(s) {unknown}; expected some of {list(POOL_KINDS)}")
+    wanted = {POOL_KINDS[kind] for kind in kinds}
+    pool = sorted(asset.id for asset in assets.load_manifest()
+                  if asset.free and asset.kind in wanted and _is_present(asset))
+    if user_dir is not None:
+        pool += [FILE_PREFIX + str(path) for path in user_images(user_dir)]
+    if not pool:
+        raise BackgroundError(
+            f"no backgrounds available for kinds {list(kinds)}: install bpy==5.0.1 (HDRIs) and "
+            "scikit-image (photos), or give a folder of your own images")
+    return pool
+
+
+def user_images(user_dir: str | Path) -> list[Path]:
+    """Absolute paths of the images under a folder, sorted; hidden files are skipped."""
+    folder = Path(user_dir).expanduser().resolve()
+    if not folder.is_dir():
+        raise BackgroundError(f"background folder not found: {folder}")
+    images = sorted(path for path in folder.rglob("*")
+                    if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES
+                    and not any(part.startswith(".") for part in path.relative_to(folder).parts))
+    if not images:
+        raise BackgroundError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in background folder {folder}")
+    return images
+
+
+def sample_background_spec(rng: np.random.Generator, pool: list[str]) -> dict:
+    """Draw one background and a view of it; all randomness comes from ``rng``."""
+    if not pool:
+        raise BackgroundError("the background pool is empty")
+    background = pool[int(rng.integers(len(pool)))]
+    projection, hdr = _projection_of(background)
+    if projection == "equirect":
+        crop = {"yaw_deg": float(rng.uniform(0.0, 360.0)),
+                "pitch_deg": float(rng.uniform(*PITCH_RANGE_DEG)),
+                "fov_deg": float(rng.uniform(*FOV_RANGE_DEG))}
+    else:
+        crop = {"scale": float(rng.uniform(*CROP_SCALE_RANGE)),
+                "x": float(rng.uniform()), "y": float(rng.uniform())}
+    flip = bool(rng.uniform() < 0.5)
+    exposure = {"median_luminance": float(rng.uniform(*MEDIAN_LUMINANCE_RANGE))} if hdr else None
+    return {"id": background, "projection": projection, "crop": crop, "flip": flip,
+            "exposure": exposure}
+
+
+def load_background(spec: dict, height: int, width: int) -> np.ndarray:
+    """The plate a spec describes: float32 height x width x 3, linear, in [0, 1]."""
+    if not (isinstance(height, int) and isinstance(width, int) and height > 0 and width > 0):
+        raise BackgroundError(f"background size must be positive integers, got {height} x {width}")
+    projection, crop, flip, exposure = _checked_spec(spec)
+    source = _linear_source(spec["id"])
+    plate = _view(source, projection, crop, height, width)
+    if exposure is not None:
+        reference_height = max(1, round(EXPOSURE_REFERENCE_WIDTH * height / width))
+        reference = _view(source, projection, crop, reference_height, EXPOSURE_REFERENCE_WIDTH)
+        plate = plate * _exposure_factor(reference, exposure["median_luminance"])
+    if flip:
+        plate = plate[:, ::-1]
+    return np.ascontiguousarray(np.clip(plate, 0.0, 1.0), dtype=np.float32)
+
+
+def background_id(spec: dict) -> str:
+    """Short id for annotations: the manifest id, or ``user/<folder>/<file name>``."""
+    background = spec["id"]
+    if background.startswith(FILE_PREFIX):
+        path = Path(background[len(FILE_PREFIX):])
+        return f"user/{path.parent.name}/{path.name}"
+    return background
+
+
+def _is_present(asset: assets.Asset) -> bool:
+    path = assets.resolve(asset)
+    return path is not None and path.is_file()
+
+
+@lru_cache(maxsize=1)
+def _manifest_kinds() -> dict[str, str]:
+    return {asset.id: asset.kind for asset in assets.load_manifest()}
+
+
+def _projection_of(background: str) -> tuple[str, bool]:
+    """(projection, is HDR) of a pool entry."""
+    if background.startswith(FILE_PREFIX):
+        path = Path(background[len(FILE_PREFIX):])
+        if path.suffix.lower() not in EXR_SUFFIXES:
+            return "flat", False
+        height, width = read_exr_size(path)
+        return ("equirect" if width == 2 * height else "flat"), True
+    kind = _manifest_kinds().get(background)
+    if kind == POOL_KINDS["hdri"]:
+        return "equirect", True
+    if kind == POOL_KINDS["photo"]:
+        return "flat", False
+    raise BackgroundError(f"unknown background {background!r}: expected a manifest id of kind "
+                          f"{list(POOL_KINDS.values())} or '{FILE_PREFIX}<path>'")
+
+
+_CROP_FIELDS = {
+    "equirect": {"yaw_deg": (-math.inf, math.inf), "pitch_deg": (-90.0, 90.0), "fov_deg": (1.0, 170.0)},
+    "flat": {"scale": (1e-3, 1.0), "x": (0.0, 1.0), "y": (0.0, 1.0)},
+}
+
+
+def _checked_spec(spec: dict) -> tuple[str, dict, bool, dict | None]:
+    """Validate a spec's fields; BackgroundError names the one that is wrong."""
+    if not isinstance(spec, dict) or not isinstance(spec.get("id"), str):
+        raise BackgroundError(f"background spec needs a string 'id', got {spec!r}")
+    projection = spec.get("projection")
+    if projection not in PROJECTIONS:
+        raise BackgroundError(f"background spec 'projection' is {projection!r}; expected one of {PROJECTIONS}")
+    crop = spec.get("crop")
+    if not isinstance(crop, dict):
+        raise BackgroundError(f"background spec 'crop' must be a dict, got {crop!r}")
+    for name, (low, high) in _CROP_FIELDS[projection].items():
+        value = crop.get(name)
+        if not (isinstance(value, (int, float)) and math.isfinite(value) and low <= value <= high):
+            raise BackgroundError(f"background spec crop.{name} is {value!r}; expected a number in "
+                                  f"[{low}, {high}] for projection {projection!r}")
+    if not isinstance(spec.get("flip"), bool):
+        raise BackgroundError(f"background spec 'flip' must be true or false, got {spec.get('flip')!r}")
+    exposure = spec.get("exposure")
+    if exposure is not None:
+        target = exposure.get("median_luminance") if isinstance(exposure, dict) else None
+        if not (isinstance(target, (int, float)) and math.isfinite(target) and target > 0):
+            raise BackgroundError(f"background spec 'exposure' must be null or "
+                                  f"{{'median_luminance': positive number}}, got {exposure!r}")
+    return projection, crop, spec["flip"], exposure
+
+
+@lru_cache(maxsize=8)
+def _linear_source(background: str) -> np.ndarray:
+    """The whole image of a background, linear, finite and non-negative (read-only, cached)."""
+    if background.startswith(FILE_PREFIX):
+        path = Path(background[len(FILE_PREFIX):])
+    else:
+        _projection_of(background)  # unknown ids fail here with the expected kinds
+        try:
+            path = assets.require(background)
+        except AssetError as exc:
+            raise BackgroundError(f"background {background!r}: {exc}") from exc
+    image = read_image(path)
+    image = np.clip(np.nan_to_num(image, nan=0.0, posinf=HALF_FLOAT_MAX, neginf=0.0), 0.0, None)
+    image.setflags(write=False)
+    return image
+
+
+def _view(source: np.ndarray, projection: str, crop: dict, height: int, width: int) -> np.ndarray:
+    if projection == "equirect":
+        return _equirect_view(source, crop["yaw_deg"], crop["pitch_deg"], crop["fov_deg"], height, width)
+    return _flat_view(source, crop["scale"], crop["x"], crop["y"], height, width)
+
+
+def _exposure_factor(reference: np.ndarray, target_median: float) -> float:
+    """Gain that brings the reference view's median luminance to the target (mean luminance
+    for mostly black views; 1 for black ones)."""
+    lum = luminance(reference)
+    level = float(np.median(lum))
+    if level <= 1e-6:
+        level = float(np.mean(lum))
+    return target_median / level if level > 1e-6 else 1.0
+
+
+def view_rays(yaw_deg: float, pitch_deg: float, fov_deg: float, height: int, width: int
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """Longitude and latitude (radians, height x width) of a pinhole camera's pixel-centre rays.
+
+    Camera: x right, y up, looking along the horizon at longitude ``yaw``, tilted up by
+    ``pitch``; ``fov`` is horizontal. Longitude grows to the right, latitude upwards.
+    """
+    focal = (width / 2) / math.tan(math.radians(fov_deg) / 2)
+    x = (np.arange(width) + 0.5 - width / 2) / focal
+    y = (height / 2 - np.arange(height) - 0.5) / focal
+    x, y = np.meshgrid(x, y)
+    pitch = math.radians(pitch_deg)
+    up = y * math.cos(pitch) + math.sin(pitch)
+    forward = -y * math.sin(pitch) + math.cos(pitch)
+    longitude = math.radians(yaw_deg) + np.arctan2(x, forward)
+    latitude = np.arctan2(up, np.hypot(x, forward))
+    return longitude, latitude
+
+
+def _equirect_view(source: np.ndarray, yaw_deg: float, pitch_deg: float, fov_deg: float,
+                   height: int, width: int) -> np.ndarray:
+    longitude, latitude = view_rays(yaw_deg, pitch_deg, fov_deg, height, width)
+    pixel_angle = math.radians(fov_deg) / width
+    source = _box_prefilter(source, pixel_angle / (2 * math.pi / source.shape[1]))
+    rows, cols = source.shape[:2]
+    u = longitude / (2 * math.pi) * cols - 0.5  # source pixel centres at integers
+    v = (math.pi / 2 - latitude) / math.pi * rows - 0.5
+    return _bilinear_wrapped(source, u, v)
+
+
+def _box_prefilter(source: np.ndarray, ratio: float) -> np.ndarray:
+    """Average k x k blocks, k the largest power of two <= ratio dividing the image size."""
+    factor = 1
+    while factor * 2 <= ratio and source.shape[0] % (factor * 2) == 0 and source.shape[1] % (factor * 2) == 0:
+        factor *= 2
+    if factor == 1:
+        return source
+    rows, cols = source.shape[0] // factor, source.shape[1] // factor
+    return source.reshape(rows, factor, cols, factor, 3).mean(axis=(1, 3))
+
+
+def _bilinear_wrapped(source: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Bilinear lookup at fractional (column u, row v); columns wrap around, rows clamp."""
+    rows, cols = source.shape[:2]
+    u0, v0 = np.floor(u), np.floor(v)
+    fu, fv = (u - u0)[..., None], (v - v0)[..., None]
+    c0 = u0.astype(np.int64) % cols
+    c1 = (c0 + 1) % cols
+    r0 = np.clip(v0.astype(np.int64), 0, rows - 1)
+    r1 = np.clip(v0.astype(np.int64) + 1, 0, rows - 1)
+    top = source[r0, c0] * (1 - fu) + source[r0, c1] * fu
+    bottom = source[r1, c0] * (1 - fu) + source[r1, c1] * fu
+    return (top * (1 - fv) + bottom * fv).astype(np.float32)
+
+
+def _flat_view(source: np.ndarray, scale: float, x: float, y: float, height: int, width: int
+               ) -> np.ndarray:
+    rows, cols = source.shape[:2]
+    full_width = min(cols, rows * width / height)
+    crop_width, crop_height = full_width * scale, full_width * scale * height / width
+    left, top = (cols - crop_width) * x, (rows - crop_height) * y
+    box = (left, top, left + crop_width, top + crop_height)
+    channels = [np.asarray(Image.fromarray(np.ascontiguousarray(source[..., channel], dtype=np.float32))
+                           .resize((width, height), Image.Resampling.BILINEAR, box=box))
+                for channel in range(3)]
+    return np.stack(channels, axis=2)
