@@ -81,3 +81,11 @@ def part_palette() -> np.ndarray:
         np.choose(sector, [p, p, t, value, value, q]),
     ], axis=1)
     return np.vstack([[0, 0, 0], np.round(table * 255)]).astype(np.uint8)
+
+
+def face_part_labels(faces: np.ndarray, vertex_labels: np.ndarray) -> np.ndarray:
+    """Part of each triangle: the label most of its vertices carry (the first vertex's when
+    all three differ). F x 3 faces, V labels -> F labels."""
+    labels = vertex_labels[faces]
+    a, b, c = labels[:, 0], labels[:, 1], labels[:, 2]
+    return np.where((b == c) & (a != b), b, a)

@@ -1,0 +1,103 @@
+"""Plan -> bpy scene: the one place that turns a :class:`~synth_core.scene.plan.ScenePlan`
+into Blender objects (body, armature, materials, camera, world, render settings).
+
+Nothing here draws random numbers: every choice is in the plan.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import bpy
+from mathutils import Matrix
+
+from synth_core.scene import camera as cam
+from synth_core.scene.clip import ClipGeometry, body_model_of
+
+from .body import build_body
+from .materials import build_part_materials
+
+# Labels (depth, parts, normals, flow) are point-sampled at pixel centres: one sample, a
+# 0.01-pixel box filter. RGB is rendered separately with the plan's samples and a normal filter.
+LABEL_FILTER_WIDTH = 0.01
+RGB_FILTER_WIDTH = 1.5
+
+
+@dataclass
+class BuiltScene:
+    scene: object
+    armature: object
+    mesh: object
+    camera: object
+    materials: list
+
+
+def build_scene(plan, geometry: ClipGeometry, texture_path: Path) -> BuiltScene:
+    """Build the plan's clip in a fresh, empty Blender scene."""
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    scene = bpy.context.scene
+    armature, mesh = build_body(body_model_of(plan), geometry)
+    materials = build_part_materials(mesh, texture_path, plan.lighting["sh"], plan.render["shading"])
+    camera = _build_camera(plan)
+    scene.camera = camera
+    _configure_world(scene)
+    configure_render(scene, plan)
+    scene.frame_start, scene.frame_end = geometry.rendered.start, geometry.rendered.stop - 1
+    return BuiltScene(scene, armature, mesh, camera, materials)
+
+
+def _build_camera(plan):
+    data = bpy.data.cameras.new("Camera")
+    data.lens = plan.camera["lens_mm"]
+    data.sensor_width = plan.camera["sensor_width_mm"]
+    data.sensor_fit = "HORIZONTAL"
+    data.clip_start, data.clip_end = 0.05, 1000.0
+    camera = bpy.data.objects.new("Camera", data)
+    bpy.context.scene.collection.objects.link(camera)
+    camera.matrix_world = Matrix(cam.blender_camera_matrix(plan.extrinsics).tolist())
+    return camera
+
+
+def _configure_world(scene) -> None:
+    # The body is emission-only (SH lighting in its shader); the background is composited
+    # later from the alpha of a transparent film, so the world contributes nothing.
+    world = bpy.data.worlds.new("World")
+    world.use_nodes = True
+    world.node_tree.nodes["Background"].inputs["Strength"].default_value = 0.0
+    scene.world = world
+
+
+def configure_render(scene, plan) -> None:
+    render, cycles = scene.render, scene.cycles
+    render.engine = "CYCLES"
+    cycles.device = "CPU"
+    cycles.shading_system = plan.render["shading"] == "osl"
+    cycles.use_denoising = False
+    cycles.use_adaptive_sampling = False
+    cycles.seed = plan.seed % (2**31)
+    cycles.use_animated_seed = False
+    cycles.max_bounces = 0
+    cycles.caustics_reflective = cycles.caustics_refractive = False
+    render.use_motion_blur = False  # else the vector pass is all zeros
+    render.film_transparent = True
+    render.resolution_x, render.resolution_y = plan.render["width"], plan.render["height"]
+    render.resolution_percentage = 100
+    render.pixel_aspect_x = render.pixel_aspect_y = 1.0
+    render.use_persistent_data = bool(plan.render["persistent_data"])
+    render.image_settings.media_type = "MULTI_LAYER_IMAGE"  # Blender 5.0: multilayer OpenEXR
+    render.image_settings.file_format = "OPEN_EXR_MULTILAYER"
+    render.image_settings.color_depth = "32"  # half floats would quantise depth to ~4 mm at 8 m
+    render.image_settings.exr_codec = "ZIP"
+    scene.view_settings.view_transform = "Standard"
+    layer = scene.view_layers[0]
+    layer.use_pass_z = layer.use_pass_normal = layer.use_pass_vector = True
+    layer.use_pass_material_index = True
+    set_sampling(scene, "labels", plan.render["samples"])
+
+
+def set_sampling(scene, kind: str, samples: int) -> None:
+    """``"labels"``: one point sample per pixel centre; ``"rgb"``: ``samples`` antialiased."""
+    scene.cycles.samples = 1 if kind == "labels" else samples
+    scene.cycles.pixel_filter_type = "BOX" if kind == "labels" else "BLACKMAN_HARRIS"
+    scene.cycles.filter_width = LABEL_FILTER_WIDTH if kind == "labels" else RGB_FILTER_WIDTH

@@ -1,0 +1,163 @@
+"""The body in Blender: a mesh skinned by an armature through 24 vertex groups.
+
+The shape is baked per clip (the mesh's rest coordinates are the shaped body, bones sit at
+its rest joints); SMPL's pose correctives become shape keys keyed per frame. Both objects
+live in the body model's Y-up frame; the armature object's ``matrix_world`` places them in
+the Z-up world (:func:`synth_core.scene.camera.body_to_world`).
+
+Blender frame ``i`` shows padded clip frame ``i`` of :class:`~synth_core.scene.clip.ClipGeometry`.
+"""
+
+from __future__ import annotations
+
+import bpy
+import numpy as np
+from mathutils import Matrix
+
+from synth_core.body import lbs
+from synth_core.body.model import BodyModel
+from synth_core.body.parts import JOINT_NAMES, face_part_labels
+from synth_core.scene.clip import ClipGeometry
+
+MIN_BONE_LENGTH = 0.02
+
+
+def build_body(model: BodyModel, geometry: ClipGeometry, name: str = "Body"):
+    """Create the armature and the skinned mesh; returns (armature object, mesh object)."""
+    armature = _build_armature(model, geometry.rest_joints, name)
+    mesh = _build_mesh(model, geometry.shaped_vertices, name)
+    mesh.parent = armature
+    modifier = mesh.modifiers.new("Armature", "ARMATURE")
+    modifier.object = armature
+    modifier.use_vertex_groups = True
+    modifier.use_bone_envelopes = False
+    modifier.use_deform_preserve_volume = False  # plain linear blend skinning, as SMPL
+    armature.matrix_world = Matrix(geometry.body_to_world.tolist())
+    _animate_bones(armature, model.parents, geometry.skinning_transforms)
+    if np.any(model.data.posedirs):
+        _add_pose_correctives(mesh, model, geometry)
+    return armature, mesh
+
+
+def _bone_tails(rest_joints: np.ndarray, parents: np.ndarray) -> np.ndarray:
+    """A tail for each bone: its only child, the highest of several children, or the
+    parent's direction continued for leaf joints."""
+    tails = np.empty_like(rest_joints)
+    children = {j: [c for c in range(len(parents)) if parents[c] == j] for j in range(len(parents))}
+    for joint in range(len(parents)):
+        kids = children[joint]
+        if kids:
+            tails[joint] = rest_joints[max(kids, key=lambda c: rest_joints[c, 1])]
+        else:
+            direction = rest_joints[joint] - rest_joints[parents[joint]]
+            tails[joint] = rest_joints[joint] + 0.5 * direction
+        if np.linalg.norm(tails[joint] - rest_joints[joint]) < MIN_BONE_LENGTH:
+            tails[joint] = rest_joints[joint] + np.array([0.0, MIN_BONE_LENGTH, 0.0])
+    return tails
+
+
+def _build_armature(model: BodyModel, rest_joints: np.ndarray, name: str):
+    data = bpy.data.armatures.new(f"{name}Armature")
+    armature = bpy.data.objects.new(f"{name}Armature", data)
+    bpy.context.scene.collection.objects.link(armature)
+    bpy.context.view_layer.objects.active = armature
+    bpy.ops.object.mode_set(mode="EDIT")
+    tails = _bone_tails(rest_joints, model.parents)
+    for joint, joint_name in enumerate(JOINT_NAMES):
+        bone = data.edit_bones.new(joint_name)
+        bone.head, bone.tail, bone.roll = rest_joints[joint].tolist(), tails[joint].tolist(), 0.0
+        bone.use_deform = True
+        if model.parents[joint] >= 0:
+            bone.parent = data.edit_bones[JOINT_NAMES[model.parents[joint]]]
+            bone.use_connect = False
+    bpy.ops.object.mode_set(mode="OBJECT")
+    for pose_bone in armature.pose.bones:
+        pose_bone.rotation_mode = "QUATERNION"
+    return armature
+
+
+def _build_mesh(model: BodyModel, shaped_vertices: np.ndarray, name: str):
+    faces = model.faces
+    mesh = bpy.data.meshes.new(f"{name}Mesh")
+    mesh.from_pydata(shaped_vertices.tolist(), [], faces.tolist())
+    mesh.polygons.foreach_set("use_smooth", np.ones(len(faces), dtype=bool))
+    mesh.polygons.foreach_set("material_index", face_part_labels(faces, model.part_labels) - 1)
+    if model.data.vt is not None:
+        uv_layer = mesh.uv_layers.new(name="UVMap")
+        uv_layer.data.foreach_set("uv", model.data.vt[model.data.ft].astype(np.float32).ravel())
+    mesh.update()
+    obj = bpy.data.objects.new(name, mesh)
+    bpy.context.scene.collection.objects.link(obj)
+    weights = model.data.weights
+    for joint, joint_name in enumerate(JOINT_NAMES):
+        group = obj.vertex_groups.new(name=joint_name)
+        for vertex in np.flatnonzero(weights[:, joint] > 0):
+            group.add([int(vertex)], float(weights[vertex, joint]), "REPLACE")
+    return obj
+
+
+def bone_basis_matrices(rest: np.ndarray, parents: np.ndarray, skinning: np.ndarray) -> np.ndarray:
+    """Pose-bone ``matrix_basis`` for every frame and bone such that Blender's armature deform
+    equals the model's skinning transform.
+
+    Blender deforms a bone's vertices by ``pose_j @ rest_j^-1`` with
+    ``pose_j = pose_parent @ rest_parent^-1 @ rest_j @ basis_j``; setting it equal to the
+    skinning transform ``S_j`` gives ``basis_j = rest_j^-1 S_parent^-1 S_j rest_j``.
+    rest: J x 4 x 4 ``bone.matrix_local``; skinning: T x J x 4 x 4 -> T x J x 4 x 4.
+    """
+    parent_skinning = np.where((parents < 0)[None, :, None, None], np.eye(4),
+                               skinning[:, np.maximum(parents, 0)])
+    relative = np.linalg.solve(parent_skinning, skinning)
+    return np.linalg.solve(rest[None], relative @ rest[None])
+
+
+def _animate_bones(armature, parents: np.ndarray, skinning: np.ndarray) -> None:
+    rest = np.array([np.array(armature.data.bones[name].matrix_local) for name in JOINT_NAMES])
+    basis = bone_basis_matrices(rest, parents, skinning)
+    frames = np.arange(basis.shape[0], dtype=np.float64)
+    for joint, name in enumerate(JOINT_NAMES):
+        quaternion = _matrix_to_quaternion(basis[:, joint, :3, :3])
+        location = basis[:, joint, :3, 3]
+        _key(armature, f'pose.bones["{name}"].rotation_quaternion', frames, quaternion, name)
+        _key(armature, f'pose.bones["{name}"].location', frames, location, name)
+
+
+def _key(datablock, data_path: str, frames: np.ndarray, values: np.ndarray, group: str = "") -> None:
+    """Keyframe ``values`` (T x C) on ``data_path`` at ``frames`` in one call per channel."""
+    if datablock.animation_data is None:
+        datablock.animation_data_create()
+    if datablock.animation_data.action is None:
+        datablock.animation_data.action = bpy.data.actions.new(f"{datablock.name}Action")
+    action = datablock.animation_data.action
+    for channel in range(values.shape[1]):
+        curve = action.fcurve_ensure_for_datablock(datablock, data_path, index=channel, group_name=group)
+        curve.keyframe_points.add(len(frames))
+        curve.keyframe_points.foreach_set("co", np.stack([frames, values[:, channel]], 1).ravel())
+        curve.keyframe_points.foreach_set("interpolation", np.full(len(frames), 1))  # LINEAR
+        curve.update()
+
+
+def _matrix_to_quaternion(rotations: np.ndarray) -> np.ndarray:
+    """T x 3 x 3 rotation matrices -> T x 4 (w, x, y, z), sign-continuous over time."""
+    from mathutils import Matrix as M
+
+    quats = np.array([list(M(r.tolist()).to_quaternion()) for r in rotations])
+    for t in range(1, len(quats)):  # keep neighbouring keys on the same hemisphere
+        if np.dot(quats[t], quats[t - 1]) < 0:
+            quats[t] = -quats[t]
+    return quats
+
+
+def _add_pose_correctives(mesh_obj, model: BodyModel, geometry: ClipGeometry) -> None:
+    """SMPL's pose blend shapes: one shape key per pose feature, keyed per frame."""
+    mesh_obj.shape_key_add(name="Basis", from_mix=False)
+    posedirs = model.data.posedirs
+    for k in range(posedirs.shape[2]):
+        key = mesh_obj.shape_key_add(name=f"pose_{k:03d}", from_mix=False)
+        key.slider_min, key.slider_max = -10.0, 10.0
+        key.data.foreach_set("co", (geometry.shaped_vertices + posedirs[:, :, k]).astype(np.float32).ravel())
+    features = lbs.pose_features(lbs.axis_angle_to_matrix(geometry.pose))  # T x P
+    frames = np.arange(features.shape[0], dtype=np.float64)
+    shape_keys = mesh_obj.data.shape_keys
+    for k in range(posedirs.shape[2]):
+        _key(shape_keys, f'key_blocks["pose_{k:03d}"].value', frames, features[:, k:k + 1])

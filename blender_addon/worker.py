@@ -1,0 +1,194 @@
+"""Headless worker: one scene plan in, one complete clip folder out.
+
+    python -m blender_addon.worker --plan PLAN.json --out CLIP_DIR
+
+Everything that can fail on bad input (body file, motion, texture, background) is loaded and
+checked before Blender builds anything. Each frame is rendered twice: once point-sampled at
+pixel centres for exact labels (depth, parts, normals, flow), once with the plan's samples
+for antialiased RGB, composited over the background here. The clip is written by
+:class:`synth_core.dataset.ClipWriter`, which only renames it into place when complete.
+
+Progress goes to stdout as lines ``SYNTH {"event": ..., ...}`` for the CLI to parse.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+
+from synth_core.errors import SynthError
+from synth_core.scene import camera as cam
+from synth_core.scene.clip import ClipGeometry, body_model_of, evaluate_clip
+from synth_core.scene.plan import ScenePlan, validate_plan
+
+PROGRESS_PREFIX = "SYNTH "
+
+
+def emit(event: str, **fields) -> None:
+    print(PROGRESS_PREFIX + json.dumps({"event": event, **fields}), flush=True)
+
+
+def prepare_inputs(plan: ScenePlan, work_dir: Path):
+    """Load and check every input of the plan; returns (geometry, texture path, background)."""
+    from synth_core.backgrounds import load_background
+
+    validate_plan(plan)
+    geometry = evaluate_clip(plan)
+    texture_path = write_texture(plan, work_dir)
+    background = load_background(plan.background, plan.render["height"], plan.render["width"])
+    return geometry, texture_path, background
+
+
+def write_texture(plan: ScenePlan, work_dir: Path) -> Path:
+    """The plan's texture as an image file Blender can load."""
+    from PIL import Image
+
+    from synth_core.textures import load_texture_image, make_texture
+
+    texture = plan.texture
+    if texture.get("kind") == "file":
+        image = load_texture_image(texture["path"])
+    else:
+        image = make_texture(body_model_of(plan), texture["spec"], size=int(texture.get("size", 1024)))
+    path = work_dir / "texture.png"
+    Image.fromarray(image).save(path)
+    return path
+
+
+def texture_id_of(plan: ScenePlan) -> str:
+    from synth_core.textures import texture_id
+
+    texture = plan.texture
+    return f"file:{Path(texture['path']).name}" if texture.get("kind") == "file" else texture_id(texture["spec"])
+
+
+def render_clip(plan: ScenePlan, out_dir: Path, work_dir: Path) -> Path:
+    import bpy
+
+    from blender_addon.render.passes import labels_from_channels, premultiplied_rgba
+    from blender_addon.scene import build_scene
+    from synth_core.backgrounds import background_id
+    from synth_core.dataset import ClipWriter
+    from synth_core.imaging import composite_over, linear_to_srgb_uint8
+
+    geometry, texture_path, background = prepare_inputs(plan, work_dir)
+    built = build_scene(plan, geometry, texture_path)
+    scene = built.scene
+    k, rt = plan.intrinsics, plan.extrinsics
+    height, width = plan.render["height"], plan.render["width"]
+    passes = tuple(plan.render["passes"])
+    frames = range(geometry.rendered.start, geometry.rendered.stop)
+    writer = ClipWriter(out_dir, height, width, len(frames), passes, rgb_format=plan.render["rgb_format"])
+    joints_world, depths = [], []
+    emit("start", frames=len(frames))
+    for index, frame in enumerate(frames):
+        scene.frame_set(frame)
+        joints_world.append(armature_joints(built.armature))
+        labels = labels_from_channels(_render(scene, "labels", plan, work_dir), rt[:, :3])
+        depths.append(labels["depth"])
+        arrays = {name: labels[name] for name in passes if name in labels}
+        if "rgb" in passes:
+            foreground, alpha = premultiplied_rgba(_render(scene, "rgb", plan, work_dir))
+            arrays["rgb"] = linear_to_srgb_uint8(composite_over(foreground, alpha, background))
+        writer.write_frame(index, **arrays)
+        emit("frame", done=index + 1, total=len(frames))
+    annotations = build_annotations(plan, geometry, np.array(joints_world), np.array(depths))
+    meta = {
+        "seed": plan.seed, "plan": plan.to_dict(), "fps": plan.motion["fps"],
+        "texture_id": texture_id_of(plan), "background_id": background_id(plan.background),
+        "versions": {"synth": _version(), "blender": bpy.app.version_string},
+        "camera": {"K": k.tolist(), "Rt": rt.tolist(), "location": cam.camera_location(rt).tolist()},
+        "body": {"source": plan.body["source"], "gender": plan.body["gender"]},
+        "motion": {"source": plan.motion["source"], "name": _motion_name(plan),
+                   "start": plan.motion["start"]},
+    }
+    writer.finish(meta, annotations)
+    emit("done", out=str(out_dir))
+    return out_dir
+
+
+def _render(scene, kind: str, plan: ScenePlan, work_dir: Path) -> dict:
+    import bpy
+
+    from blender_addon.render.passes import read_multilayer_exr
+    from blender_addon.scene import set_sampling
+
+    set_sampling(scene, kind, plan.render["samples"])
+    path = work_dir / f"{kind}.exr"
+    scene.render.filepath = str(path)
+    bpy.ops.render.render(write_still=True)
+    return read_multilayer_exr(path)
+
+
+def armature_joints(armature) -> np.ndarray:
+    """World positions of the 24 joints as Blender posed them (bone heads), 24 x 3."""
+    from synth_core.body.parts import JOINT_NAMES
+
+    matrix = np.array(armature.matrix_world)
+    heads = np.array([list(armature.pose.bones[name].head) for name in JOINT_NAMES])
+    return cam.transform_points(matrix, heads)
+
+
+def joint_visibility(uv: np.ndarray, z: np.ndarray, depth: np.ndarray, margin: float) -> np.ndarray:
+    """A joint is visible when it projects inside the image and the rendered surface at its
+    pixel is not nearer than the joint by more than ``margin`` metres (background counts as
+    not occluding). uv: ... x 2, z: ..., depth: H x W (0 = background)."""
+    height, width = depth.shape
+    pixel = np.rint(uv).astype(np.int64)
+    inside = (z > 0) & (pixel[..., 0] >= 0) & (pixel[..., 0] < width) & (pixel[..., 1] >= 0) & (pixel[..., 1] < height)
+    surface = depth[np.clip(pixel[..., 1], 0, height - 1), np.clip(pixel[..., 0], 0, width - 1)]
+    return inside & ((surface == 0) | (surface >= z - margin))
+
+
+def build_annotations(plan: ScenePlan, geometry: ClipGeometry, joints_world: np.ndarray,
+                      depths: np.ndarray) -> dict[str, np.ndarray]:
+    k, rt = plan.intrinsics, plan.extrinsics
+    uv, z = cam.project(k, rt, joints_world)
+    visible = np.array([joint_visibility(uv[t], z[t], depths[t], plan.render["visibility_margin_m"])
+                        for t in range(len(depths))])
+    rendered = geometry.rendered
+    return {
+        "joints2d": uv, "joints3d_world": joints_world,
+        "joints3d_camera": cam.world_to_camera(rt, joints_world), "joints_visible": visible,
+        "pose": geometry.pose[rendered], "transl": geometry.transl[rendered], "betas": geometry.betas,
+        "body_to_world": geometry.body_to_world, "camera_K": k, "camera_Rt": rt,
+        "sh": np.asarray(plan.lighting["sh"], dtype=np.float64),
+        "yaw": np.float64(plan.placement["yaw"]), "frame_indices": geometry.motion_frames[rendered],
+    }
+
+
+def _motion_name(plan: ScenePlan) -> str:
+    motion = plan.motion
+    return motion["params"]["kind"] if motion["source"] == "procedural" else Path(motion["path"]).stem
+
+
+def _version() -> str:
+    try:
+        return metadata.version("synth-humans")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--plan", required=True, type=Path, help="scene plan JSON file")
+    parser.add_argument("--out", required=True, type=Path, help="clip folder to create")
+    args = parser.parse_args(argv)
+    try:
+        plan = ScenePlan.from_json(args.plan.read_text())
+        with tempfile.TemporaryDirectory(prefix="synth-worker-") as work_dir:
+            render_clip(plan, args.out, Path(work_dir))
+    except (SynthError, OSError) as exc:
+        emit("error", message=str(exc), kind=type(exc).__name__)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

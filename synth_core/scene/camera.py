@@ -1,0 +1,81 @@
+"""Pinhole camera and world conventions shared by the sampler, the renderer and the readers.
+
+World: Blender's, right-handed, Z up, metres. The body model's own frame is Y up (SMPL); it is
+placed in the world by :func:`body_to_world`, a rotation of +90 degrees about X (model Y -> world
+Z, model +Z (the body's front) -> world -Y) followed by the clip's yaw about world Z.
+
+Camera in annotations: OpenCV. ``R|t`` maps world to camera coordinates (x right, y down,
+z forward); pixel coordinates are 0-based with the centre of pixel (0, 0) at (0, 0), so the
+principal point of an image W x H pixels wide is ((W - 1) / 2, (H - 1) / 2).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+# Blender's camera looks down its local -Z with +Y up; OpenCV's looks down +Z with +Y down.
+BLENDER_TO_OPENCV_CAMERA = np.diag([1.0, -1.0, -1.0])
+
+
+def intrinsics(lens_mm: float, sensor_width_mm: float, width: int, height: int) -> np.ndarray:
+    """K (3 x 3) of a camera whose sensor width spans the image width (Blender's
+    ``sensor_fit = 'HORIZONTAL'``), square pixels."""
+    focal_px = lens_mm / sensor_width_mm * width
+    return np.array([[focal_px, 0.0, (width - 1) / 2.0],
+                     [0.0, focal_px, (height - 1) / 2.0],
+                     [0.0, 0.0, 1.0]])
+
+
+def look_at(location, target, up=(0.0, 0.0, 1.0)) -> np.ndarray:
+    """World -> camera ``R|t`` (3 x 4, OpenCV axes) of a camera at ``location`` looking at
+    ``target`` with world ``up`` appearing up in the image."""
+    location = np.asarray(location, dtype=np.float64)
+    forward = np.asarray(target, dtype=np.float64) - location
+    forward /= np.linalg.norm(forward)
+    right = np.cross(forward, np.asarray(up, dtype=np.float64))
+    right /= np.linalg.norm(right)
+    down = np.cross(forward, right)
+    rotation = np.stack([right, down, forward])  # rows: camera axes in world coordinates
+    return np.concatenate([rotation, (-rotation @ location)[:, None]], axis=1)
+
+
+def camera_location(rt: np.ndarray) -> np.ndarray:
+    """Centre of projection in world coordinates of a world -> camera ``R|t``."""
+    return -rt[:, :3].T @ rt[:, 3]
+
+
+def world_to_camera(rt: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """... x 3 world points -> ... x 3 camera points (OpenCV axes)."""
+    return points @ rt[:, :3].T + rt[:, 3]
+
+
+def project(k: np.ndarray, rt: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """... x 3 world points -> (... x 2 pixel coordinates, ... camera z in metres)."""
+    cam = world_to_camera(rt, points)
+    z = cam[..., 2]
+    uv = cam[..., :2] / z[..., None] * np.diag(k)[:2] + k[:2, 2]
+    return uv, z
+
+
+def blender_camera_matrix(rt: np.ndarray) -> np.ndarray:
+    """4 x 4 ``matrix_world`` of a Blender camera object equal to the OpenCV camera ``R|t``."""
+    matrix = np.eye(4)
+    matrix[:3, :3] = rt[:, :3].T @ BLENDER_TO_OPENCV_CAMERA
+    matrix[:3, 3] = camera_location(rt)
+    return matrix
+
+
+def body_to_world(yaw: float) -> np.ndarray:
+    """4 x 4 transform from the body model's Y-up frame to the Z-up world, turned by ``yaw``
+    radians about world Z (yaw 0: the body faces world -Y)."""
+    c, s = np.cos(yaw), np.sin(yaw)
+    yaw_rotation = np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
+    y_up_to_z_up = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
+    matrix = np.eye(4)
+    matrix[:3, :3] = yaw_rotation @ y_up_to_z_up
+    return matrix
+
+
+def transform_points(matrix: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Apply a 4 x 4 rigid transform to ... x 3 points."""
+    return points @ matrix[:3, :3].T + matrix[:3, 3]

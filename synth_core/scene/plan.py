@@ -1,0 +1,251 @@
+"""Scene plans: a JSON-serialisable description of one clip, sampled from a seed alone.
+
+A plan is the contract between the CLI and the Blender worker: any process on any machine
+rebuilds the same plan from ``(seed, PlanOptions)``, and the worker turns a plan into pixels
+without drawing a single random number of its own. Every random choice comes from its own
+stream (``component_rng(seed, "camera")``, ...), so adding a component never changes the
+others.
+
+Defaults follow SURREAL (Varol et al. 2017): 320 x 240, 60 mm lens on a 32 mm sensor,
+camera distance ~ N(8 m, 1 m) looking at the pelvis, random yaw, 100 frames at 30 fps, SH
+coefficients sampled as in :func:`~synth_core.scene.lighting.sample_sh`.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+
+import numpy as np
+
+from synth_core.body.catalog import BODY_SOURCES, load_body_model
+from synth_core.body.phenotype import Phenotype, PhenotypeSpace
+from synth_core.errors import PlanError
+from synth_core.scene import camera as cam
+from synth_core.scene.lighting import sample_sh
+
+PLAN_VERSION = 1
+PASSES = ("rgb", "depth", "segmentation", "flow_forward", "flow_backward", "normals")
+SHADINGS = ("osl", "nodes")
+MOTION_SOURCES = ("procedural", "amass")
+MAX_RESOLUTION = 4096
+MAX_SAMPLES = 4096
+
+
+@dataclass(frozen=True)
+class PlanOptions:
+    """Everything a user may configure about the sampled distribution (SURREAL defaults)."""
+
+    width: int = 320
+    height: int = 240
+    samples: int = 16
+    shading: str = "osl"                 # "osl": sh.osl (Cycles CPU); "nodes": node group
+    passes: tuple[str, ...] = PASSES
+    persistent_data: bool = True
+    rgb_format: str = "jpeg"
+    n_frames: int = 100
+    fps: float = 30.0
+    lens_mm: float = 60.0
+    sensor_width_mm: float = 32.0
+    camera_distance_mean: float = 8.0
+    camera_distance_std: float = 1.0
+    camera_distance_min: float = 2.0
+    camera_height: float = 0.0           # camera above (+) or below the target, metres
+    camera_target: str = "mean_pelvis"   # or "first_pelvis" (SURREAL)
+    body_source: str = "default"         # or "smpl" (licensed files)
+    motion_source: str = "procedural"    # or "amass" (licensed files)
+    amass_files: tuple[str, ...] = ()
+    background_kinds: tuple[str, ...] = ("hdri", "photo")
+    background_dir: str | None = None
+    texture_size: int = 1024
+    visibility_margin_m: float = 0.15
+
+    def __post_init__(self) -> None:
+        validate_render_options(self.width, self.height, self.samples, self.passes,
+                                self.shading, self.rgb_format)
+        if self.n_frames < 1 or self.n_frames > 100_000:
+            raise PlanError(f"n_frames must be in 1..100000, got {self.n_frames}")
+        if not self.fps > 0:
+            raise PlanError(f"fps must be positive, got {self.fps}")
+        if self.body_source not in BODY_SOURCES:
+            raise PlanError(f"unknown body source {self.body_source!r}; expected one of {BODY_SOURCES}")
+        if self.motion_source not in MOTION_SOURCES:
+            raise PlanError(f"unknown motion source {self.motion_source!r}; expected one of {MOTION_SOURCES}")
+        if self.motion_source == "amass" and not self.amass_files:
+            raise PlanError("motion source 'amass' needs at least one AMASS .npz file")
+        if self.camera_target not in ("mean_pelvis", "first_pelvis"):
+            raise PlanError(f"camera_target must be 'mean_pelvis' or 'first_pelvis', got {self.camera_target!r}")
+        if not (self.lens_mm > 0 and self.sensor_width_mm > 0 and self.camera_distance_min > 0):
+            raise PlanError("lens, sensor width and minimum camera distance must be positive")
+
+
+def validate_render_options(width, height, samples, passes, shading, rgb_format) -> None:
+    """Raise :class:`PlanError` naming the first render option out of range."""
+    for name, value in (("width", width), ("height", height)):
+        if not isinstance(value, int) or not 16 <= value <= MAX_RESOLUTION:
+            raise PlanError(f"{name} must be an integer in 16..{MAX_RESOLUTION}, got {value!r}")
+    if not isinstance(samples, int) or not 1 <= samples <= MAX_SAMPLES:
+        raise PlanError(f"samples must be an integer in 1..{MAX_SAMPLES}, got {samples!r}")
+    unknown = [p for p in passes if p not in PASSES]
+    if unknown or not passes:
+        raise PlanError(f"unknown pass name(s) {unknown or passes!r}; choose from {', '.join(PASSES)}")
+    if shading not in SHADINGS:
+        raise PlanError(f"unknown shading {shading!r}; expected one of {SHADINGS}")
+    if rgb_format not in ("jpeg", "png"):
+        raise PlanError(f"rgb_format must be 'jpeg' or 'png', got {rgb_format!r}")
+
+
+@dataclass(frozen=True)
+class ScenePlan:
+    """One clip. All lists are plain JSON numbers; world coordinates are Z up (see
+    :mod:`synth_core.scene.camera`)."""
+
+    seed: int
+    body: dict        # source, gender, betas
+    motion: dict      # source, params (procedural) or path (amass), start, n_frames, fps
+    placement: dict   # yaw (radians about world Z)
+    camera: dict      # lens_mm, sensor_width_mm, distance, location, target (world)
+    lighting: dict    # sh: 9 coefficients, SURREAL order
+    texture: dict     # procedural spec (synth_core.textures) or {"kind": "file", "path": ...}
+    background: dict  # spec (synth_core.backgrounds)
+    render: dict      # width, height, samples, shading, passes, persistent_data, rgb_format, ...
+    version: int = PLAN_VERSION
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=1, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "ScenePlan":
+        names = {f.name for f in fields(cls)}
+        missing = names - set(data) - {"version"}
+        if missing:
+            raise PlanError(f"scene plan lacks {sorted(missing)}")
+        if data.get("version", PLAN_VERSION) != PLAN_VERSION:
+            raise PlanError(f"scene plan version {data['version']} is not {PLAN_VERSION}")
+        plan = cls(**{k: v for k, v in data.items() if k in names})
+        validate_plan(plan)
+        return plan
+
+    @classmethod
+    def from_json(cls, text: str) -> "ScenePlan":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise PlanError(f"scene plan is not valid JSON: {exc}") from exc
+        return cls.from_dict(data)
+
+    @property
+    def body_to_world(self) -> np.ndarray:
+        return cam.body_to_world(self.placement["yaw"])
+
+    @property
+    def intrinsics(self) -> np.ndarray:
+        c, r = self.camera, self.render
+        return cam.intrinsics(c["lens_mm"], c["sensor_width_mm"], r["width"], r["height"])
+
+    @property
+    def extrinsics(self) -> np.ndarray:
+        return cam.look_at(self.camera["location"], self.camera["target"])
+
+
+def validate_plan(plan: ScenePlan) -> None:
+    """Check a plan's render options, sizes and values before any rendering starts."""
+    r = plan.render
+    validate_render_options(r["width"], r["height"], r["samples"], tuple(r["passes"]),
+                            r["shading"], r["rgb_format"])
+    if len(plan.lighting.get("sh", ())) != 9:
+        raise PlanError("lighting.sh must hold 9 spherical-harmonics coefficients")
+    if plan.motion.get("source") not in MOTION_SOURCES:
+        raise PlanError(f"unknown motion source {plan.motion.get('source')!r}")
+    if int(plan.motion["n_frames"]) < 1:
+        raise PlanError(f"motion.n_frames must be >= 1, got {plan.motion['n_frames']}")
+    values = [plan.placement["yaw"], *plan.camera["location"], *plan.camera["target"],
+              *plan.lighting["sh"], *plan.body["betas"]]
+    if not np.all(np.isfinite(np.asarray(values, dtype=np.float64))):
+        raise PlanError("scene plan holds a non-finite number")
+
+
+def component_rng(seed: int, component: str) -> np.random.Generator:
+    """An independent, platform-stable random stream for one component of a plan."""
+    if not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise PlanError(f"seed must be a non-negative integer, got {seed!r}")
+    return np.random.default_rng(np.random.SeedSequence([int(seed), zlib.crc32(component.encode())]))
+
+
+def sample_plan(seed: int, options: PlanOptions = PlanOptions()) -> ScenePlan:
+    """The plan of clip ``seed``: the same on every machine for the same options."""
+    body = _sample_body(component_rng(seed, "body"), options)
+    motion = _sample_motion(component_rng(seed, "motion"), options)
+    yaw = float(component_rng(seed, "placement").uniform(0.0, 2.0 * np.pi))
+    plan = ScenePlan(
+        seed=int(seed),
+        body=body,
+        motion=motion,
+        placement={"yaw": yaw},
+        camera={},
+        lighting={"sh": sample_sh(component_rng(seed, "lighting")).tolist()},
+        texture=_sample_texture(component_rng(seed, "texture"), options),
+        background=_sample_background(component_rng(seed, "background"), options),
+        render={"width": options.width, "height": options.height, "samples": options.samples,
+                "shading": options.shading, "passes": list(options.passes),
+                "persistent_data": options.persistent_data, "rgb_format": options.rgb_format,
+                "visibility_margin_m": options.visibility_margin_m},
+    )
+    plan = replace(plan, camera=_place_camera(component_rng(seed, "camera"), plan, options))
+    validate_plan(plan)
+    return plan
+
+
+def _sample_body(rng: np.random.Generator, options: PlanOptions) -> dict:
+    gender = str(rng.choice(["female", "male"]))
+    if options.body_source == "smpl":
+        betas = rng.standard_normal(10)
+    else:
+        space = PhenotypeSpace(load_body_model("default"))
+        phenotype = Phenotype(gender=1.0 if gender == "male" else 0.0,
+                              age=space.age_parameter(float(rng.uniform(18.0, 70.0))),
+                              muscle=float(rng.uniform(0.2, 0.8)), weight=float(rng.uniform(0.15, 0.85)),
+                              height=float(rng.uniform(0.15, 0.85)),
+                              proportions=float(rng.uniform(0.3, 0.7)))
+        betas = space.betas(phenotype)
+    return {"source": options.body_source, "gender": gender, "betas": np.asarray(betas).ravel().tolist()}
+
+
+def _sample_motion(rng: np.random.Generator, options: PlanOptions) -> dict:
+    common = {"n_frames": options.n_frames, "fps": options.fps}
+    if options.motion_source == "procedural":
+        from synth_core.motion import sample_procedural_params
+        return {"source": "procedural", "params": sample_procedural_params(rng), "start": 0, **common}
+    from synth_core.motion import load_amass
+    path = str(Path(options.amass_files[int(rng.integers(len(options.amass_files)))]).resolve())
+    available = load_amass(path, target_fps=options.fps).n_frames
+    start = int(rng.integers(0, max(available - options.n_frames, 0) + 1))
+    return {"source": "amass", "path": path, "start": start, **common}
+
+
+def _sample_texture(rng: np.random.Generator, options: PlanOptions) -> dict:
+    from synth_core.textures import sample_texture_spec
+    return {"kind": "procedural", "size": options.texture_size, "spec": sample_texture_spec(rng)}
+
+
+def _sample_background(rng: np.random.Generator, options: PlanOptions) -> dict:
+    from synth_core.backgrounds import background_pool, sample_background_spec
+    pool = background_pool(kinds=options.background_kinds, user_dir=options.background_dir)
+    return sample_background_spec(rng, pool)
+
+
+def _place_camera(rng: np.random.Generator, plan: ScenePlan, options: PlanOptions) -> dict:
+    from synth_core.scene.clip import evaluate_clip  # needs the motion; imported late
+
+    pelvis = evaluate_clip(plan, with_vertices=False).joints_world[:, 0]
+    target = pelvis.mean(axis=0) if options.camera_target == "mean_pelvis" else pelvis[0]
+    distance = max(float(rng.normal(options.camera_distance_mean, options.camera_distance_std)),
+                   options.camera_distance_min)
+    location = target + np.array([0.0, -distance, options.camera_height])
+    return {"lens_mm": options.lens_mm, "sensor_width_mm": options.sensor_width_mm,
+            "distance": distance, "location": location.tolist(), "target": target.tolist()}
