@@ -268,15 +268,19 @@ def _box_prefilter(source: np.ndarray, ratio: float) -> np.ndarray:
 def _bilinear_wrapped(source: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
     """Bilinear lookup at fractional (column u, row v); columns wrap around, rows clamp."""
     rows, cols = source.shape[:2]
+    flat = source.reshape(-1, 3)
     u0, v0 = np.floor(u), np.floor(v)
-    fu, fv = (u - u0)[..., None], (v - v0)[..., None]
+    fu, fv = (u - u0).astype(np.float32)[..., None], (v - v0).astype(np.float32)[..., None]
     c0 = u0.astype(np.int64) % cols
     c1 = (c0 + 1) % cols
-    r0 = np.clip(v0.astype(np.int64), 0, rows - 1)
-    r1 = np.clip(v0.astype(np.int64) + 1, 0, rows - 1)
-    top = source[r0, c0] * (1 - fu) + source[r0, c1] * fu
-    bottom = source[r1, c0] * (1 - fu) + source[r1, c1] * fu
-    return (top * (1 - fv) + bottom * fv).astype(np.float32)
+    r0 = np.clip(v0.astype(np.int64), 0, rows - 1) * cols
+    r1 = np.clip(v0.astype(np.int64) + 1, 0, rows - 1) * cols
+    top = flat.take(r0 + c0, axis=0)
+    top += (flat.take(r0 + c1, axis=0) - top) * fu
+    bottom = flat.take(r1 + c0, axis=0)
+    bottom += (flat.take(r1 + c1, axis=0) - bottom) * fu
+    top += (bottom - top) * fv
+    return top
 
 
 def _flat_view(source: np.ndarray, scale: float, x: float, y: float, height: int, width: int
