@@ -89,7 +89,9 @@ def user_images(user_dir: str | Path) -> list[Path]:
 
 
 def sample_background_spec(rng: np.random.Generator, pool: list[str]) -> dict:
-    """Draw one background and a view of it; all randomness comes from ``rng``."""
+    """Draw one background and a view of it; all randomness comes from ``rng``.
+
+    Reads nothing but the header of a user's EXR (a 2:1 one is taken as a panorama)."""
     if not pool:
         raise BackgroundError("the background pool is empty")
     background = pool[int(rng.integers(len(pool)))]
