@@ -1,0 +1,254 @@
+"""Read clip folders written by :class:`~synth_core.dataset.writer.ClipWriter` (format version 1).
+
+>>> clip = read_clip("out/clip_000001")            # doctest: +SKIP
+>>> frame = clip.frame(0)                          # doctest: +SKIP
+>>> frame["depth"].dtype, frame["flow_forward"].shape   # doctest: +SKIP
+(dtype('float32'), (240, 320, 2))
+
+Only the frame asked for is decompressed (one zip member per pass and frame). Zip handles
+are reopened after a fork, so a Clip can be shared with DataLoader worker processes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import zipfile
+import zlib
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from synth_core.dataset import format as fmt
+from synth_core.errors import DatasetFormatError
+
+_REQUIRED_META = {"format": str, "version": int, "passes": list, "encodings": dict,
+                  "n_frames": int, "height": int, "width": int}
+_DECODE_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, ValueError, OSError, KeyError)
+
+
+def read_clip(path: str | Path) -> "Clip":
+    """Open a clip folder: checks meta.json, annotations and that every file is present."""
+    return Clip(Path(path))
+
+
+def find_clips(path: str | Path) -> list[Path]:
+    """``path`` itself if it is a clip folder, else its sub-folders that are clips (sorted).
+    Unfinished ``*.partial`` folders are never returned."""
+    path = Path(path)
+    if not path.is_dir():
+        raise DatasetFormatError(f"{path} is not a folder")
+    if (path / fmt.META_FILE).is_file():
+        return [path]
+    return sorted(child for child in path.iterdir()
+                  if child.is_dir() and not child.name.endswith(fmt.PARTIAL_SUFFIX)
+                  and (child / fmt.META_FILE).is_file())
+
+
+class Clip:
+    """One clip: ``meta`` (dict), ``annotations`` (dict of arrays), ``frame(i)`` (dict of arrays)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        _check_folder(path)
+        self.meta = _load_meta(path)
+        self.n_frames: int = self.meta["n_frames"]
+        self.height: int = self.meta["height"]
+        self.width: int = self.meta["width"]
+        self.passes: tuple[str, ...] = tuple(self.meta["passes"])
+        self.rgb_format = self._check_encodings()
+        self._checksums = self._load_checksums()
+        missing = [name for name in self._expected_files() if not (path / name).is_file()]
+        if missing:
+            shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+            raise DatasetFormatError(f"clip {path} is missing {shown}")
+        self.annotations = self._load_annotations()
+        self._zips: dict[str, zipfile.ZipFile] = {}
+        self._zips_pid = os.getpid()
+
+    def __repr__(self) -> str:
+        return (f"Clip({str(self.path)!r}, {self.n_frames} frames, {self.height}x{self.width}, "
+                f"passes={list(self.passes)})")
+
+    # -- frames ---------------------------------------------------------------------------------
+
+    def frame(self, i: int, passes=None) -> dict[str, np.ndarray]:
+        """Decode frame ``i``: rgb uint8 H x W x 3, depth float32 metres (0 = background),
+        segmentation uint8, flow_* float32 H x W x 2 px, normals float32 H x W x 3."""
+        if isinstance(i, bool) or not isinstance(i, (int, np.integer)) or not 0 <= i < self.n_frames:
+            raise DatasetFormatError(f"clip {self.path}: frame {i!r} is outside 0..{self.n_frames - 1}")
+        wanted = self.passes if passes is None else tuple(passes)
+        unknown = [name for name in wanted if name not in self.passes]
+        if unknown:
+            raise DatasetFormatError(f"clip {self.path} has no pass {', '.join(unknown)} "
+                                     f"(it has {', '.join(self.passes)})")
+        return {name: self._read_rgb(int(i)) if name == "rgb" else self._read_label(name, int(i))
+                for name in wanted}
+
+    def _read_rgb(self, frame: int) -> np.ndarray:
+        relative = fmt.rgb_file(frame, self.rgb_format)
+        try:
+            payload = (self.path / relative).read_bytes()
+        except OSError as exc:
+            raise DatasetFormatError(f"clip {self.path}: cannot read {relative}: {exc}") from exc
+        if hashlib.sha256(payload).hexdigest() != self._checksums[relative]:
+            raise DatasetFormatError(f"clip {self.path}: {relative} is corrupt (checksum mismatch)")
+        try:
+            with Image.open(io.BytesIO(payload)) as image:
+                image.load()
+                rgb = np.asarray(image.convert("RGB") if image.mode != "RGB" else image)
+        except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as exc:
+            raise DatasetFormatError(f"clip {self.path}: cannot decode {relative}: {exc}") from exc
+        if rgb.shape != (self.height, self.width, 3):
+            raise DatasetFormatError(f"clip {self.path}: {relative} is {rgb.shape}, "
+                                     f"expected {(self.height, self.width, 3)}")
+        return rgb
+
+    def _read_label(self, name: str, frame: int) -> np.ndarray:
+        spec = fmt.LABEL_PASSES[name]
+        member = fmt.member_name(frame)
+        try:
+            stored = fmt.read_npy(self._zip(name).read(member))
+        except _DECODE_ERRORS as exc:
+            raise DatasetFormatError(f"clip {self.path}: member {member} of {spec.file} is missing, "
+                                     f"truncated or corrupt: {exc}") from exc
+        expected = fmt.stored_shape(name, self.height, self.width)
+        if stored.dtype != np.dtype(spec.stored_dtype) or stored.shape != expected:
+            raise DatasetFormatError(f"clip {self.path}: {spec.file}/{member} holds {stored.dtype} "
+                                     f"{stored.shape}, expected {spec.stored_dtype} {expected}")
+        return fmt.decode_label(name, stored)
+
+    def _zip(self, name: str) -> zipfile.ZipFile:
+        if self._zips_pid != os.getpid():  # forked: never share a file offset with the parent
+            self._zips, self._zips_pid = {}, os.getpid()
+        if name not in self._zips:
+            path = self.path / fmt.LABEL_PASSES[name].file
+            try:
+                self._zips[name] = zipfile.ZipFile(path)
+            except (zipfile.BadZipFile, OSError) as exc:
+                raise DatasetFormatError(f"clip {self.path}: {path.name} is not a readable zip "
+                                         f"(truncated or corrupt): {exc}") from exc
+        return self._zips[name]
+
+    def frame_nbytes(self) -> dict[str, np.ndarray]:
+        """Stored bytes per frame and pass (rgb file size; compressed zip member size)."""
+        sizes = {}
+        for name in self.passes:
+            if name == "rgb":
+                sizes[name] = np.array([(self.path / fmt.rgb_file(i, self.rgb_format)).stat().st_size
+                                        for i in range(self.n_frames)])
+            else:
+                archive = self._zip(name)
+                sizes[name] = np.array([archive.getinfo(fmt.member_name(i)).compress_size
+                                        for i in range(self.n_frames)])
+        return sizes
+
+    # -- integrity ------------------------------------------------------------------------------
+
+    def verify(self) -> int:
+        """Recompute every file's sha256 against checksums.sha256; returns the number of files
+        checked, raises DatasetFormatError listing every missing or corrupt file."""
+        bad = []
+        for relative, digest in self._checksums.items():
+            path = self.path / relative
+            if not path.is_file():
+                bad.append(f"{relative} (missing)")
+            elif fmt.sha256_file(path) != digest:
+                bad.append(f"{relative} (checksum mismatch)")
+        if bad:
+            raise DatasetFormatError(f"clip {self.path} failed verification: {', '.join(bad)}")
+        return len(self._checksums)
+
+    def close(self) -> None:
+        for archive in self._zips.values():
+            archive.close()
+        self._zips = {}
+
+    def __enter__(self) -> "Clip":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    # -- opening --------------------------------------------------------------------------------
+
+    def _check_encodings(self) -> str:
+        unknown = [name for name in self.passes if name not in fmt.PASS_NAMES]
+        if unknown:
+            raise DatasetFormatError(f"clip {self.path}: unknown pass {', '.join(unknown)} in meta.json")
+        encodings = self.meta["encodings"]
+        rgb_encoding = encodings.get("rgb")
+        rgb_format = rgb_encoding.get("codec", "jpeg") if isinstance(rgb_encoding, dict) else "jpeg"
+        for name in self.passes:
+            expected = fmt.pass_encoding(name, rgb_format if rgb_format in fmt.RGB_FORMATS else "jpeg")
+            if encodings.get(name) != expected:
+                raise DatasetFormatError(f"clip {self.path}: encoding of '{name}' is {encodings.get(name)}, "
+                                         f"version 1 knows {expected}")
+        return rgb_format
+
+    def _expected_files(self) -> list[str]:
+        files = [fmt.META_FILE, fmt.ANNOTATIONS_FILE, fmt.CHECKSUMS_FILE]
+        files += [fmt.LABEL_PASSES[name].file for name in self.passes if name != "rgb"]
+        if "rgb" in self.passes:
+            files += [fmt.rgb_file(i, self.rgb_format) for i in range(self.n_frames)]
+        return files
+
+    def _load_checksums(self) -> dict[str, str]:
+        path = self.path / fmt.CHECKSUMS_FILE
+        if not path.is_file():
+            raise DatasetFormatError(f"clip {self.path} is missing {fmt.CHECKSUMS_FILE}")
+        digests = fmt.parse_checksums(path.read_text(errors="replace"), str(path))
+        unlisted = [name for name in self._expected_files()
+                    if name != fmt.CHECKSUMS_FILE and name not in digests]
+        if unlisted:
+            raise DatasetFormatError(f"{path} lists no checksum for {', '.join(unlisted[:5])}")
+        return digests
+
+    def _load_annotations(self) -> dict[str, np.ndarray]:
+        path = self.path / fmt.ANNOTATIONS_FILE
+        try:
+            with np.load(path, allow_pickle=False) as archive:
+                arrays = {name: archive[name] for name in archive.files}
+        except _DECODE_ERRORS as exc:
+            raise DatasetFormatError(f"clip {self.path}: {fmt.ANNOTATIONS_FILE} is truncated or corrupt: "
+                                     f"{exc}") from exc
+        return fmt.validate_annotations(arrays, self.n_frames, f"clip {self.path}")
+
+
+def _check_folder(path: Path) -> None:
+    if path.is_dir():
+        return
+    partial = path.with_name(path.name + fmt.PARTIAL_SUFFIX)
+    if path.name.endswith(fmt.PARTIAL_SUFFIX) or partial.exists():
+        raise DatasetFormatError(f"clip {path} is unfinished (its writer did not complete; "
+                                 f"{fmt.PARTIAL_SUFFIX} folders are never read)")
+    raise DatasetFormatError(f"clip folder {path} does not exist")
+
+
+def _load_meta(path: Path) -> dict:
+    meta_path = path / fmt.META_FILE
+    if path.name.endswith(fmt.PARTIAL_SUFFIX):
+        raise DatasetFormatError(f"clip {path} is unfinished (its writer did not complete)")
+    if not meta_path.is_file():
+        raise DatasetFormatError(f"{path} is not a clip: {fmt.META_FILE} is missing")
+    try:
+        meta = json.loads(meta_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise DatasetFormatError(f"{meta_path} is not valid JSON: {exc}") from exc
+    if not isinstance(meta, dict) or meta.get("format") != fmt.FORMAT_NAME:
+        found = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
+        raise DatasetFormatError(f"{meta_path}: format is {found!r}, expected {fmt.FORMAT_NAME!r}")
+    if meta.get("version") != fmt.FORMAT_VERSION:
+        raise DatasetFormatError(f"{meta_path}: format version {meta.get('version')!r} is unknown; "
+                                 f"this reader understands version {fmt.FORMAT_VERSION}")
+    for key, kind in _REQUIRED_META.items():
+        if not isinstance(meta.get(key), kind) or isinstance(meta.get(key), bool):
+            raise DatasetFormatError(f"{meta_path}: field '{key}' must be a {kind.__name__}, "
+                                     f"got {meta.get(key)!r}")
+    for key in ("n_frames", "height", "width"):
+        if meta[key] <= 0:
+            raise DatasetFormatError(f"{meta_path}: field '{key}' must be positive, got {meta[key]}")
+    return meta
