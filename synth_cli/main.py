@@ -40,9 +40,13 @@ def cli(ctx: click.Context, debug: bool) -> None:
 def _register() -> None:
     from synth_cli.commands.assets import assets
     from synth_cli.commands.body import body
+    from synth_cli.commands.export import export
+    from synth_cli.commands.preview import preview
 
     cli.add_command(assets)
     cli.add_command(body)
+    cli.add_command(export)
+    cli.add_command(preview)
 
 
 _register()

@@ -1,0 +1,1 @@
+"""Exporters from the clip format (synth_core.dataset) to other datasets' file layouts."""
