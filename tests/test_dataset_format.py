@@ -195,7 +195,7 @@ def test_png_rgb_is_exact_and_passes_subset(tmp_path, frames):
     for i, original in enumerate(frames):
         np.testing.assert_array_equal(clip.frame(i)["rgb"], original["rgb"])
         only = clip.frame(i, passes=["segmentation"])
-        assert list(only) == ["segmentation"]
+        assert list(only) == ["segmentation"] and list(clip.frame(i, passes="rgb")) == ["rgb"]
     assert not (path / "depth.npz").exists()
 
 
@@ -381,6 +381,8 @@ def test_reader_errors_name_the_problem(tmp_path, frames):
             clip.frame(bad)
     with pytest.raises(DatasetFormatError, match="no pass albedo"):
         clip.frame(0, passes=["albedo"])
+    with pytest.raises(DatasetFormatError, match="is a file; a clip is a folder"):
+        read_clip(path / "meta.json")
     (path / "flow_forward.npz").unlink()
     with pytest.raises(DatasetFormatError, match="missing flow_forward.npz"):
         read_clip(path)

@@ -80,7 +80,7 @@ class Clip:
         segmentation uint8, flow_* float32 H x W x 2 px, normals float32 H x W x 3."""
         if isinstance(i, bool) or not isinstance(i, (int, np.integer)) or not 0 <= i < self.n_frames:
             raise DatasetFormatError(f"clip {self.path}: frame {i!r} is outside 0..{self.n_frames - 1}")
-        wanted = self.passes if passes is None else tuple(passes)
+        wanted = self.passes if passes is None else (passes,) if isinstance(passes, str) else tuple(passes)
         unknown = [name for name in wanted if name not in self.passes]
         if unknown:
             raise DatasetFormatError(f"clip {self.path} has no pass {', '.join(unknown)} "
@@ -142,8 +142,11 @@ class Clip:
                                         for i in range(self.n_frames)])
             else:
                 archive = self._zip(name)
-                sizes[name] = np.array([archive.getinfo(fmt.member_name(i)).compress_size
-                                        for i in range(self.n_frames)])
+                try:
+                    sizes[name] = np.array([archive.getinfo(fmt.member_name(i)).compress_size
+                                            for i in range(self.n_frames)])
+                except KeyError as exc:
+                    raise DatasetFormatError(f"clip {self.path}: {archive.filename} lacks {exc}") from exc
         return sizes
 
     # -- integrity ------------------------------------------------------------------------------
@@ -221,6 +224,8 @@ class Clip:
 def _check_folder(path: Path) -> None:
     if path.is_dir():
         return
+    if path.exists():
+        raise DatasetFormatError(f"{path} is a file; a clip is a folder")
     partial = path.with_name(path.name + fmt.PARTIAL_SUFFIX)
     if path.name.endswith(fmt.PARTIAL_SUFFIX) or partial.exists():
         raise DatasetFormatError(f"clip {path} is unfinished (its writer did not complete; "
