@@ -42,11 +42,13 @@ def _register() -> None:
     from synth_cli.commands.body import body
     from synth_cli.commands.export import export
     from synth_cli.commands.preview import preview
+    from synth_cli.commands.render import render
 
     cli.add_command(assets)
     cli.add_command(body)
     cli.add_command(export)
     cli.add_command(preview)
+    cli.add_command(render)
 
 
 _register()
