@@ -1,24 +1,43 @@
 """Procedural skin and clothing textures in a body's UV space, sampled from a seed.
 
-A texture **spec** is a small JSON-serialisable dict (:func:`sample_texture_spec`): skin tone,
-a top (t-shirt, shirt, tank top or dress), a bottom (trousers, shorts or skirt; none under a
-dress) and shoes, each garment with a fabric (colour, second colour, pattern). :func:`make_texture`
-turns a spec into a size x size x 3 uint8 sRGB image for the body's ``vt``/``ft`` UVs
-(OBJ convention: v up, so row 0 of the image is v = 1; texel centres at ``(i + 0.5) / size``).
+A texture **spec** is a small JSON-serialisable dict (:func:`sample_texture_spec`); it is the
+whole description, :func:`make_texture` draws no random numbers. :func:`make_texture` turns it
+into a size x size x 3 uint8 sRGB image for the body's ``vt``/``ft`` UVs (OBJ convention: v up,
+so row 0 of the image is v = 1; texel centres at ``(i + 0.5) / size``).
+
+Spec fields (version 1; colours are sRGB triples in [0, 1]; lengths are fractions between
+the body's own rest joints, so one spec fits any SMPL-format body with UVs):
+
+- ``seed``: seeds the noise (skin variation, fabric grain, noise and print patterns).
+- ``skin``: skin colour; head, neck and hands are always skin (no hair).
+- ``top``: ``kind`` tshirt | shirt | tank | dress; ``sleeve``: where sleeves end, fraction of
+  shoulder -> wrist (negative: armholes inside the shoulder, a tank top); ``neckline`` crew |
+  scoop | v with ``neck_depth`` (front, fraction of pelvis -> neck) and ``neck_width``
+  (fraction of the shoulder joint's distance from the midline); ``hem``: fraction of pelvis ->
+  neck above the pelvis (a dress: fraction of hip -> ankle down the legs); ``tucked``: the
+  bottom is worn over the top where they overlap; ``fabric``.
+- ``bottom`` (null under a dress): ``kind`` trousers | shorts | skirt; ``length`` fraction of
+  hip -> ankle; ``waist`` fraction of pelvis -> neck; ``fabric``.
+- ``shoes``: ``kind`` shoes | boots; ``height`` above the top of the foot, fraction of
+  ankle -> knee; ``fabric``.
+- fabric: ``pattern`` and ``colour``, ``colour2``. solid: ``colour``. stripes: ``colour2``
+  where ``frac(p . direction / period + phase) < duty`` (``p`` in metres, ``direction`` a
+  3-vector). checks: two stripe sets of duty 0.5 (across at ``angle`` degrees about Y, and
+  along Y), averaged. noise: value noise of ``scale`` metres, ``octaves``, ``contrast``.
+  print: ``motif`` dots | diamonds, one per cube of side ``period``, ``radius`` and ``jitter``
+  as fractions of it. Pattern edges are soft over 2 mm; fabrics get a +-3 % grain.
 
 How garments are placed: the UV triangles are rasterized and every texel gets the body's
 rest-pose 3D position and its skinning weights summed per body region (head+neck, torso,
 arms, hands, legs, feet), interpolated from the vertices. Regions decide what may be covered
-(head, neck and hands stay skin); the 3D position decides where a garment ends: sleeves at a
-fraction of shoulder -> wrist along the arm, legs at a fraction of hip -> ankle, hems and
-waists at a fraction of pelvis -> neck, shoes up from the top of the foot. All of these are
-relative to the body's own joints, so a spec fits any SMPL-format body with UVs.
-
-Patterns are functions of 3D position on the body posed with its arms down (the same LBS
-as :class:`~synth_core.body.BodyModel`), so stripes run around the sleeves as on a real shirt
-and are continuous across UV seams (both UV copies of a seam vertex get the same position).
-Colours are spread a few texels beyond the UV islands, so bilinear filtering at island borders
-never picks up the background. Same spec and size -> byte-identical image.
+(head, neck and hands stay skin; sleeve lengths apply to the arm region); the 3D position
+decides where a garment ends, so a short sleeve ends part-way along the upper arm and shorts
+part-way down the thigh. Patterns are functions of 3D position on the body posed with its
+arms down 80 degrees (LBS, as :class:`~synth_core.body.BodyModel`), so stripes run around the
+sleeves as on a real shirt and are continuous across UV seams (both UV copies of a seam
+vertex get the same position). Colours are spread ``max(4, size // 128)`` texels beyond the
+UV islands (the rest is their mean colour), so bilinear filtering at island borders never
+picks up the background. Same spec and size -> byte-identical image.
 """
 
 from __future__ import annotations
@@ -71,7 +90,10 @@ EDGE_M = 0.002                   # soft pattern edges (metres), about a texel at
 # --- sampling -------------------------------------------------------------------------------
 
 def sample_texture_spec(rng: np.random.Generator) -> dict:
-    """A random outfit and skin tone, as a JSON-serialisable dict (see the module docstring)."""
+    """A random outfit and skin tone as a JSON-serialisable spec (fields: module docstring).
+
+    Skin tones are spread evenly along a light-to-dark polyline of sRGB tones; garment
+    colours are common neutrals or random hues; sleeve, hem and leg lengths vary per kind."""
     top_kind = _choice(rng, TOP_KINDS, (0.35, 0.3, 0.15, 0.2))
     spec = {
         "version": SPEC_VERSION,
@@ -219,7 +241,7 @@ def make_texture(model, spec: dict, size: int = 1024) -> np.ndarray:
         raise TextureError(f"body model {data.source} has no UV coordinates (vt/ft), so it cannot be "
                            "textured; use a model file with 'vt' and 'ft'")
     texels = _texel_geometry(model, int(size))
-    colour = paint_outfit(texels, spec)
+    colour = _paint_outfit(texels, spec)
     image = np.zeros((size * size, 3))
     image[texels["index"]] = colour
     filled = np.zeros(size * size, dtype=bool)
@@ -261,7 +283,7 @@ def _landmarks(model) -> dict:
     }
 
 
-def paint_outfit(texels: dict, spec: dict) -> np.ndarray:
+def _paint_outfit(texels: dict, spec: dict) -> np.ndarray:
     """n x 3 sRGB colours in [0, 1] of the texels (skin, then garments in layering order)."""
     marks = texels["landmarks"]
     rest = texels["rest"]

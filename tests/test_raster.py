@@ -26,11 +26,14 @@ def _brute_force_barycentric(triangle, height, width):
     return np.stack([b0, b1, 1 - b0 - b1], axis=-1)
 
 
-def test_coverage_and_weights_match_brute_force_on_random_triangles():
-    rng = np.random.default_rng(0)
-    height, width = 37, 53
-    for _ in range(200):
-        size = rng.choice([0.7, 3.0, 15.0, 200.0])
+@pytest.mark.parametrize("height, width, trials, sizes", [
+    (37, 53, 200, [0.7, 3.0, 15.0, 200.0]),
+    (300, 290, 8, [150.0, 400.0]),                            # boxes bigger than a tile
+])
+def test_coverage_and_weights_match_brute_force_on_random_triangles(height, width, trials, sizes):
+    rng = np.random.default_rng(height)
+    for _ in range(trials):
+        size = rng.choice(sizes)
         centre = rng.uniform([-5, -5], [width + 5, height + 5])
         triangle = centre + rng.normal(0, size, (3, 2))
         raster = rasterize(triangle, [[0, 1, 2]], height, width)
@@ -150,6 +153,11 @@ def test_unusable_triangles_cover_nothing():
     assert not behind.mask.any()
     outside = rasterize(points + 100, [[0, 1, 2]], 12, 12)
     assert not outside.mask.any()
+
+
+def test_empty_input_gives_an_empty_raster():
+    raster = rasterize(np.zeros((0, 2)), np.zeros((0, 3), dtype=int), 5, 6)
+    assert raster.face.shape == (5, 6) and not raster.mask.any()
 
 
 def test_interpolate_fills_empty_pixels_and_keeps_value_shape():
