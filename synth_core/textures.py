@@ -275,10 +275,11 @@ def _landmarks(model) -> dict:
     data = model.data
     joints = data.J_regressor @ data.v_template
     foot = np.isin(model.part_labels, FOOT_PARTS)
+    ankle_y = joints[[7, 8], 1].mean()
     return {
         "pelvis_y": joints[0, 1], "neck_y": joints[12, 1], "neck_z": joints[12, 2],
         "hip_y": joints[[1, 2], 1].mean(), "knee_y": joints[[4, 5], 1].mean(),
-        "ankle_y": joints[[7, 8], 1].mean(), "foot_top_y": data.v_template[foot, 1].max(),
+        "ankle_y": ankle_y, "foot_top_y": data.v_template[foot, 1].max(initial=ankle_y),
         "shoulder_x": np.abs(joints[[16, 17], 0]).mean(), "wrist_x": np.abs(joints[[20, 21], 0]).mean(),
     }
 
@@ -321,18 +322,14 @@ def _top_mask(texels, top, marks) -> np.ndarray:
 
 
 def _neck_opening(x, y, z, top, marks) -> np.ndarray:
-    """Texels above the neckline: crew all round; scoop and V deeper at the front."""
+    """Texels above the neckline: a shallow crew at the back; at the front the spec's depth,
+    shaped crew (rounded), scoop (wide and round) or v (straight to the centre)."""
     torso = marks["neck_y"] - marks["pelvis_y"]
     half_width = top["neck_width"] * marks["shoulder_x"]
     across = np.clip(np.abs(x) / half_width, 0.0, 1.0)
+    shape = {"crew": 1.0 - across**2, "scoop": np.sqrt(1.0 - across**2), "v": 1.0 - across}
     back_depth = 0.04 * torso
-    front_depth = back_depth + top["neck_depth"] * torso
-    if top["neckline"] == "crew":
-        front_depth = back_depth + top["neck_depth"] * torso * (1.0 - across**2)
-    elif top["neckline"] == "scoop":
-        front_depth = back_depth + top["neck_depth"] * torso * np.sqrt(1.0 - across**2)
-    else:
-        front_depth = back_depth + top["neck_depth"] * torso * (1.0 - across)
+    front_depth = back_depth + top["neck_depth"] * torso * shape[top["neckline"]]
     depth = np.where(z > marks["neck_z"], front_depth, back_depth)
     return (np.abs(x) < half_width) & (y > marks["neck_y"] - depth)
 

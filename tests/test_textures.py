@@ -14,9 +14,11 @@ import pytest
 from PIL import Image, ImageDraw, ImageFilter
 
 from synth_core.body import BodyModel
+from synth_core.body.model_file import validate_model_arrays
 from synth_core.body.catalog import load_body_model
 from synth_core.errors import TextureError
 from synth_core.textures import load_texture_image, make_texture, sample_texture_spec, texture_id
+from tests.conftest import make_smpl_arrays
 
 SIZE = 256
 PALETTE = {"skin": (0.80, 0.60, 0.50), "top": (0.80, 0.10, 0.10),
@@ -216,6 +218,18 @@ def test_islands_are_filled_and_bleed_outwards(body):
     assert np.mean(distance[inside] < 0.08) > 0.99            # islands hold outfit colours
     assert np.mean(distance[grown & ~inside] < 0.08) > 0.95   # and so do 2 texels around them
     assert not np.any(texture[inside].max(axis=1) == 0)       # no black holes
+
+
+def test_any_smpl_format_body_with_uvs_can_be_textured():
+    arrays = make_smpl_arrays(num_vertices=900)
+    rng = np.random.default_rng(0)
+    arrays["vt"] = rng.uniform(0, 1, (1000, 2))
+    arrays["ft"] = rng.integers(0, 1000, arrays["f"].shape)
+    other = BodyModel(validate_model_arrays(arrays))
+    spec = sample_texture_spec(rng)
+    texture = make_texture(other, spec, 64)
+    assert texture.shape == (64, 64, 3) and texture.std() > 0
+    assert texture.tobytes() == make_texture(other, spec, 64).tobytes()
 
 
 def test_body_without_uvs_and_bad_specs_raise(body):
