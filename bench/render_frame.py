@@ -1,8 +1,9 @@
 """Per-frame render cost and bytes per frame of `synth render`, at 320x240 by default.
 
 For 1 and 16 samples, with and without Cycles' persistent data, renders one clip through the
-real worker and reports: setup (process start to first frame, i.e. Blender start, scene build,
-texture and first render), steady-state seconds per frame (mean over frames 2..N), and the
+real worker and reports: setup (process start to the scene being built: Python and Blender
+start, body, motion, texture, background, scene), steady-state seconds per frame (RGB render
++ label render, means over frames 2..N), total wall time, and the
 clip's bytes per frame on disk. The baseline for the ratios is persistent data off, measured
 in the same run.
 
@@ -24,15 +25,20 @@ from synth_core.scene.plan import PlanOptions, sample_plan
 
 
 def measure(options: PlanOptions, seed: int, out: Path) -> dict:
-    times = []
+    times = {"start": [], "rgb": [], "labels": []}
+
+    def record(event):
+        if event["event"] in ("start", "render"):
+            times[event.get("kind", "start")].append(time.perf_counter())
+
     start = time.perf_counter()
-    run_worker(sample_plan(seed, options), out,
-               lambda event: times.append(time.perf_counter()) if event["event"] == "frame" else None)
+    run_worker(sample_plan(seed, options), out, record)
     total = time.perf_counter() - start
-    steady = np.diff(times)
+    # Steady state: mean interval between consecutive renders of a kind, first one excluded.
+    frame_s = sum(float(np.diff(times[kind]).mean()) for kind in ("rgb", "labels"))
     size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
-    return {"setup_s": times[0] - start, "frame_s": float(steady.mean()) if len(steady) else float("nan"),
-            "total_s": total, "kb_per_frame": size / options.n_frames / 1024}
+    return {"setup_s": times["start"][0] - start, "frame_s": frame_s, "total_s": total,
+            "kb_per_frame": size / options.n_frames / 1024}
 
 
 def main() -> None:
@@ -51,11 +57,11 @@ def main() -> None:
                 result = measure(options, args.seed, Path(tmp) / f"s{samples}_p{int(persistent)}")
                 rows.append((samples, persistent, result))
     print(f"{args.res}, {args.frames} frames per clip, every pass, Cycles CPU (labels 1 spp + RGB N spp)")
-    print(f"{'samples':>7} {'persistent':>10} {'setup s':>8} {'s/frame':>8} {'vs off':>7} {'KB/frame':>9}")
+    print(f"{'samples':>7} {'persistent':>10} {'setup s':>8} {'s/frame':>8} {'speed-up':>8} {'total s':>8} {'KB/frame':>9}")
     baseline = {s: r["frame_s"] for s, p, r in rows if not p}
     for samples, persistent, r in rows:
         print(f"{samples:>7} {str(persistent):>10} {r['setup_s']:>8.2f} {r['frame_s']:>8.3f} "
-              f"{baseline[samples] / r['frame_s']:>6.2f}x {r['kb_per_frame']:>9.1f}")
+              f"{baseline[samples] / r['frame_s']:>7.2f}x {r['total_s']:>8.1f} {r['kb_per_frame']:>9.1f}")
 
 
 if __name__ == "__main__":

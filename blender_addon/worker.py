@@ -3,9 +3,9 @@
     python -m blender_addon.worker --plan PLAN.json --out CLIP_DIR
 
 Everything that can fail on bad input (body file, motion, texture, background) is loaded and
-checked before Blender builds anything. Each frame is rendered twice: once point-sampled at
-pixel centres for exact labels (depth, parts, normals, flow), once with the plan's samples
-for antialiased RGB, composited over the background here. The clip is written by
+checked before Blender builds anything. Each frame is rendered twice: once with the plan's
+samples for antialiased RGB (composited over the background here), once point-sampled at
+pixel centres for exact labels (depth, parts, normals, flow). The clip is written by
 :class:`synth_core.dataset.ClipWriter`, which only renames it into place when complete.
 
 Progress goes to stdout as lines ``SYNTH {"event": ..., ...}`` for the CLI to parse.
@@ -85,8 +85,15 @@ def render_clip(plan: ScenePlan, out_dir: Path, work_dir: Path) -> Path:
     passes = tuple(plan.render["passes"])
     frames = range(geometry.rendered.start, geometry.rendered.stop)
     writer = ClipWriter(out_dir, height, width, len(frames), passes, rgb_format=plan.render["rgb_format"])
+    emit("start", frames=len(frames), renders=len(frames) * (2 if "rgb" in passes else 1))
+    if "rgb" in passes:  # all RGB first: switching OSL <-> SVM per frame costs a recompile
+        for index, frame in enumerate(frames):
+            scene.frame_set(frame)
+            foreground, alpha = premultiplied_rgba(_render(scene, "rgb", plan, work_dir))
+            rgb = linear_to_srgb_uint8(composite_over(foreground, alpha, background))
+            np.save(work_dir / f"rgb_{index:06d}.npy", rgb)  # on disk: clips can be long and large
+            emit("render", kind="rgb", frame=index)
     joints_world, depths = [], []
-    emit("start", frames=len(frames))
     for index, frame in enumerate(frames):
         scene.frame_set(frame)
         joints_world.append(armature_joints(built.armature))
@@ -94,10 +101,9 @@ def render_clip(plan: ScenePlan, out_dir: Path, work_dir: Path) -> Path:
         depths.append(labels["depth"])
         arrays = {name: labels[name] for name in passes if name in labels}
         if "rgb" in passes:
-            foreground, alpha = premultiplied_rgba(_render(scene, "rgb", plan, work_dir))
-            arrays["rgb"] = linear_to_srgb_uint8(composite_over(foreground, alpha, background))
+            arrays["rgb"] = np.load(work_dir / f"rgb_{index:06d}.npy")
         writer.write_frame(index, **arrays)
-        emit("frame", done=index + 1, total=len(frames))
+        emit("render", kind="labels", frame=index)
     annotations = build_annotations(plan, geometry, np.array(joints_world), np.array(depths))
     meta = {
         "seed": plan.seed, "plan": plan.to_dict(), "fps": plan.motion["fps"],
@@ -119,7 +125,7 @@ def _render(scene, kind: str, plan: ScenePlan, work_dir: Path) -> dict:
     from blender_addon.render.passes import read_multilayer_exr
     from blender_addon.scene import set_sampling
 
-    set_sampling(scene, kind, plan.render["samples"])
+    set_sampling(scene, kind, plan)
     path = work_dir / f"{kind}.exr"
     scene.render.filepath = str(path)
     bpy.ops.render.render(write_still=True)

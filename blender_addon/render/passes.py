@@ -3,7 +3,9 @@
 Measured on Blender 5.0 (DESIGN.md): the multilayer EXR is multi-part, one part per pass,
 rows top to bottom; the Vector pass holds previous - current in XY and current - next in
 ZW with +y up; the Normal pass is world space; the Material Index pass is
-``Material.pass_index``; the Depth pass is camera z (planar) with background at 1e10.
+``Material.pass_index``; the Depth pass is camera z (planar) with background at 1e10. The
+normals come from the ``TrueNormal`` AOV (geometric normal of the visible triangle, world
+space; AOVs are empty under OSL, so labels are rendered with SVM).
 """
 
 from __future__ import annotations
@@ -54,7 +56,7 @@ def labels_from_channels(channels: dict, world_to_camera: np.ndarray) -> dict[st
     flow_forward = np.stack([-vz, vw], axis=-1).astype(np.float32)
     flow_backward = np.stack([vx, -vy], axis=-1).astype(np.float32)
 
-    normal_world = np.stack([_channel(channels, f"Normal.{c}") for c in "XYZ"], axis=-1).astype(np.float64)
+    normal_world = _channel(channels, "TrueNormal")[..., :3].astype(np.float64)
     normal_camera = normal_world @ world_to_camera.T
     length = np.linalg.norm(normal_camera, axis=-1, keepdims=True)
     normal_camera = np.where(length > 0, normal_camera / np.maximum(length, 1e-12), 0.0)

@@ -16,10 +16,11 @@ from synth_core.scene import camera as cam
 from synth_core.scene.clip import ClipGeometry, body_model_of
 
 from .body import build_body
-from .materials import build_part_materials
+from .materials import TRUE_NORMAL_AOV, build_part_materials
 
 # Labels (depth, parts, normals, flow) are point-sampled at pixel centres: one sample, a
-# 0.01-pixel box filter. RGB is rendered separately with the plan's samples and a normal filter.
+# 0.01-pixel box filter. RGB is rendered separately with the plan's samples and Cycles'
+# default 1.5-pixel Blackman-Harris filter.
 LABEL_FILTER_WIDTH = 0.01
 RGB_FILTER_WIDTH = 1.5
 
@@ -72,7 +73,6 @@ def configure_render(scene, plan) -> None:
     render, cycles = scene.render, scene.cycles
     render.engine = "CYCLES"
     cycles.device = "CPU"
-    cycles.shading_system = plan.render["shading"] == "osl"
     cycles.use_denoising = False
     cycles.use_adaptive_sampling = False
     cycles.seed = plan.seed % (2**31)
@@ -91,13 +91,17 @@ def configure_render(scene, plan) -> None:
     render.image_settings.exr_codec = "ZIP"
     scene.view_settings.view_transform = "Standard"
     layer = scene.view_layers[0]
-    layer.use_pass_z = layer.use_pass_normal = layer.use_pass_vector = True
-    layer.use_pass_material_index = True
-    set_sampling(scene, "labels", plan.render["samples"])
+    layer.use_pass_z = layer.use_pass_vector = layer.use_pass_material_index = True
+    aov = layer.aovs.add()
+    aov.name, aov.type = TRUE_NORMAL_AOV, "COLOR"
+    set_sampling(scene, "rgb", plan)
 
 
-def set_sampling(scene, kind: str, samples: int) -> None:
-    """``"labels"``: one point sample per pixel centre; ``"rgb"``: ``samples`` antialiased."""
-    scene.cycles.samples = 1 if kind == "labels" else samples
+def set_sampling(scene, kind: str, plan) -> None:
+    """``"labels"``: one point sample per pixel centre, SVM shading (OSL writes no AOVs);
+    ``"rgb"``: the plan's samples, antialiased, with the plan's shading. Switching costs a
+    shader recompile (~0.75 s), so the worker renders all RGB frames, then all labels."""
+    scene.cycles.shading_system = kind == "rgb" and plan.render["shading"] == "osl"
+    scene.cycles.samples = 1 if kind == "labels" else plan.render["samples"]
     scene.cycles.pixel_filter_type = "BOX" if kind == "labels" else "BLACKMAN_HARRIS"
     scene.cycles.filter_width = LABEL_FILTER_WIDTH if kind == "labels" else RGB_FILTER_WIDTH

@@ -17,6 +17,7 @@ from synth_core.scene.lighting import C1, C2, C3, C4, C5, SH_NAMES
 
 SHADER_PATH = Path(__file__).resolve().parents[2] / "shaders" / "sh.osl"
 GROUP_NAME = "SH Irradiance"
+TRUE_NORMAL_AOV = "TrueNormal"
 
 
 def build_part_materials(mesh_obj, texture_path: Path, sh, shading: str) -> list:
@@ -58,6 +59,12 @@ def _body_material(name: str, image, shading: str):
     links.new(texture.outputs["Color"], sh.inputs["Albedo"])
     links.new(sh.outputs["Out"], emission.inputs["Color"])
     links.new(emission.outputs["Emission"], output.inputs["Surface"])
+    # The normals label is the geometric normal of the visible triangle (exact for the mesh),
+    # written to an AOV; the shading above uses the smooth interpolated normal.
+    geometry = nodes.new("ShaderNodeNewGeometry")
+    aov = nodes.new("ShaderNodeOutputAOV")
+    aov.aov_name = TRUE_NORMAL_AOV
+    links.new(geometry.outputs["True Normal"], aov.inputs["Color"])
     return material
 
 

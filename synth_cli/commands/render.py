@@ -79,11 +79,12 @@ def render(count, out, seed, samples, resolution, frames, passes, shading, body_
         console.print(f"{count - len(seeds)} clip(s) already complete in {out}; skipping them.")
     plans = [sample_plan(s, options) for s in seeds]  # every plan is checked before rendering
     with _progress(console) as progress:
-        task = progress.add_task("rendering", total=len(plans) * frames)
+        renders_per_clip = frames * (2 if "rgb" in options.passes else 1)  # RGB + labels
+        task = progress.add_task("rendering", total=len(plans) * renders_per_clip)
         for plan in plans:
             progress.update(task, description=clip_name(plan.seed))
             run_worker(plan, out / clip_name(plan.seed),
-                       lambda event: progress.advance(task) if event["event"] == "frame" else None)
+                       lambda event: progress.advance(task) if event["event"] == "render" else None)
     console.print(f"[green]{len(plans)} clip(s) rendered into {out}[/]")
 
 
@@ -101,7 +102,8 @@ def _require_bpy() -> None:
 def run_worker(plan: ScenePlan, clip_dir: Path, on_event=None) -> None:
     """Render one plan in a fresh Blender process; raise RenderError with its message on failure.
 
-    ``on_event`` receives each progress event of the worker (``{"event": "frame", ...}``)."""
+    ``on_event`` receives each progress event of the worker (``{"event": "render",
+    "kind": "rgb" | "labels", "frame": i}``, ...)."""
     with tempfile.TemporaryDirectory(prefix="synth-plan-") as tmp:
         plan_path = Path(tmp) / "plan.json"
         plan_path.write_text(plan.to_json())

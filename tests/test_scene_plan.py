@@ -1,0 +1,114 @@
+"""Scene plans: seeded, JSON round-trip, SURREAL's distributions, camera conventions, bad input."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+
+from synth_core.errors import PlanError
+from synth_core.scene import camera as cam
+from synth_core.scene.lighting import irradiance, sample_sh
+from synth_core.scene.plan import PlanOptions, ScenePlan, component_rng, sample_plan
+
+SHORT = PlanOptions(n_frames=4, texture_size=64)
+
+
+def test_same_seed_same_plan_and_json_round_trip():
+    plan = sample_plan(7, SHORT)
+    assert plan.to_json() == sample_plan(7, SHORT).to_json()
+    assert ScenePlan.from_json(plan.to_json()) == plan
+    other = sample_plan(8, SHORT)
+    for part in ("body", "motion", "placement", "camera", "lighting", "texture", "background"):
+        assert getattr(plan, part) != getattr(other, part), part
+
+
+def test_components_draw_from_independent_streams():
+    # Changing how long the clip is must not change its lighting, texture, body or yaw.
+    longer = sample_plan(7, dataclasses.replace(SHORT, n_frames=9))
+    plan = sample_plan(7, SHORT)
+    for part in ("lighting", "texture", "body", "placement", "background"):
+        assert getattr(plan, part) == getattr(longer, part), part
+
+
+def test_surreal_defaults():
+    plan = sample_plan(3, SHORT)
+    k = plan.intrinsics
+    assert (plan.render["width"], plan.render["height"]) == (320, 240)
+    assert k[0, 0] == pytest.approx(600.0) and k[1, 1] == pytest.approx(600.0)
+    assert k[0, 2] == pytest.approx(159.5) and k[1, 2] == pytest.approx(119.5)
+    # The camera looks at the clip's pelvis: its target projects to the principal point.
+    uv, z = cam.project(k, plan.extrinsics, np.array(plan.camera["target"]))
+    assert np.allclose(uv, k[:2, 2]) and z == pytest.approx(plan.camera["distance"])
+
+
+def test_sh_and_camera_distance_follow_surreal_distributions():
+    sh = np.array([sample_sh(component_rng(s, "lighting")) for s in range(2000)])
+    assert sh[:, 0].min() >= 0.5 and sh[:, 0].max() <= 1.4
+    assert sh[:, 1].min() >= -0.7 and sh[:, 1].max() <= 0.0
+    assert np.abs(sh[:, 2:]).max() <= 0.7 and sh[:, 2:].std() == pytest.approx(0.7 / np.sqrt(3), rel=0.05)
+    distances = [sample_plan(s, dataclasses.replace(SHORT, n_frames=1)).camera["distance"] for s in range(60)]
+    assert np.mean(distances) == pytest.approx(8.0, abs=0.4)
+    assert np.std(distances) == pytest.approx(1.0, abs=0.35)
+
+
+def test_irradiance_is_the_ramamoorthi_hanrahan_polynomial():
+    # Constant lighting (only L00) gives E = c4 L00 in every direction; a linear term adds 2 c2 L1 n.
+    normals = np.random.default_rng(0).normal(size=(100, 3))
+    normals /= np.linalg.norm(normals, axis=1, keepdims=True)
+    assert np.allclose(irradiance([1, 0, 0, 0, 0, 0, 0, 0, 0], normals), 0.886227)
+    assert np.allclose(irradiance([0, 0, 1, 0, 0, 0, 0, 0, 0], normals), 2 * 0.511664 * normals[:, 2])
+
+
+def test_look_at_and_blender_camera_agree():
+    rt = cam.look_at([1.0, -5.0, 1.2], [0.3, 0.2, 1.0])
+    r = rt[:, :3]
+    assert np.allclose(r @ r.T, np.eye(3)) and np.linalg.det(r) == pytest.approx(1.0)
+    assert np.allclose(cam.camera_location(rt), [1.0, -5.0, 1.2])
+    # World up appears up in the image (smaller row), and Blender's camera looks down its -Z.
+    k = cam.intrinsics(60, 32, 320, 240)
+    (_, v_low), _ = cam.project(k, rt, np.array([0.3, 0.2, 0.5]))
+    (_, v_high), _ = cam.project(k, rt, np.array([0.3, 0.2, 1.5]))
+    assert v_high < v_low
+    blender = cam.blender_camera_matrix(rt)
+    forward = -blender[:3, 2]
+    assert np.allclose(forward, r[2]) and np.allclose(blender[:3, 1], -r[1])
+
+
+def test_body_faces_the_camera_at_zero_yaw():
+    to_world = cam.body_to_world(0.0)
+    assert np.allclose(to_world[:3, :3] @ [0, 1, 0], [0, 0, 1])   # model up -> world up
+    assert np.allclose(to_world[:3, :3] @ [0, 0, 1], [0, -1, 0])  # model front -> world -Y (camera side)
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"passes": ("rgb", "albedo")}, "albedo"),
+    ({"width": 8}, "width"),
+    ({"height": 100000}, "height"),
+    ({"samples": 0}, "samples"),
+    ({"shading": "eevee"}, "shading"),
+    ({"n_frames": 0}, "n_frames"),
+    ({"motion_source": "amass"}, "AMASS"),
+    ({"body_source": "scan"}, "body source"),
+])
+def test_bad_options_are_refused(change, message):
+    with pytest.raises(PlanError, match=message):
+        PlanOptions(**change)
+
+
+def test_bad_plans_are_refused():
+    data = sample_plan(1, SHORT).to_dict()
+    with pytest.raises(PlanError, match="version"):
+        ScenePlan.from_dict({**data, "version": 99})
+    with pytest.raises(PlanError, match="lacks"):
+        ScenePlan.from_dict({k: v for k, v in data.items() if k != "camera"})
+    with pytest.raises(PlanError, match="9 spherical"):
+        ScenePlan.from_dict({**data, "lighting": {"sh": [1.0, 0.0]}})
+    with pytest.raises(PlanError, match="JSON"):
+        ScenePlan.from_json("{not json")
+    with pytest.raises(PlanError, match="non-finite"):
+        ScenePlan.from_json(json.dumps({**data, "placement": {"yaw": float("nan")}}))
+    with pytest.raises(PlanError, match="seed"):
+        sample_plan(-1, SHORT)
