@@ -15,11 +15,14 @@ flexes it. Limb angles below are written for the left side; the right side is mi
 (Euler x kept, y and z negated).
 
 Translation comes from the feet: the body is posed on a nominal skeleton (the free
-default body's rest joints) and lifted so its lowest sole point stays on the rest sole
-height (flight phases add a ballistic height from the flight time and g); on-the-spot
-kinds keep their supporting foot (or both feet's mean) still in XZ; walk and run advance
-at the speed that keeps the supporting foot still on average (stride x cadence). Bodies
-of other sizes get the same translation, so their feet may slide or float slightly.
+default body's rest joints) and lifted so its lowest sole point stays at the rest sole
+height. On-the-spot kinds keep their supporting foot (or both feet's mean) still in XZ.
+Walk and run move the pelvis by the reverse of the ground-contact points' motion (so the
+foot on the ground does not slip; speed = stride x cadence), keeping the cycle's first
+six harmonics of that velocity. While airborne (jump, run, jumping jacks) the body moves
+in a straight line between take-off and landing plus a ballistic height g T^2 / 8 for a
+flight of T seconds. Bodies of other sizes get the same translation, so their feet may
+slide or float slightly.
 """
 
 from __future__ import annotations
