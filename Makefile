@@ -20,7 +20,8 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	$(VENV)/bin/synth assets verify
-	$(VENV)/bin/synth body preview --out demo_out
+	$(VENV)/bin/synth render --n 1 --out demo_out
+	$(VENV)/bin/synth preview demo_out/clip_00000000
 
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest -q

@@ -28,6 +28,7 @@ from synth_core.scene.clip import ClipGeometry, body_model_of, evaluate_clip
 from synth_core.scene.plan import ScenePlan, validate_plan
 
 PROGRESS_PREFIX = "SYNTH "
+UNTEXTURED_ALBEDO_SRGB = (186, 150, 130)
 
 
 def emit(event: str, **fields) -> None:
@@ -54,6 +55,10 @@ def write_texture(plan: ScenePlan, work_dir: Path) -> Path:
     texture = plan.texture
     if texture.get("kind") == "file":
         image = load_texture_image(texture["path"])
+    elif body_model_of(plan).data.vt is None:
+        # SMPL's official files carry no UVs (SURREAL ships them separately): one flat colour.
+        image = np.full((8, 8, 3), UNTEXTURED_ALBEDO_SRGB, dtype=np.uint8)
+        emit("warning", message="the body model has no UVs (vt/ft): rendering it untextured")
     else:
         image = make_texture(body_model_of(plan), texture["spec"], size=int(texture.get("size", 1024)))
     path = work_dir / "texture.png"

@@ -17,6 +17,7 @@ from mathutils import Matrix
 from synth_core.body import lbs
 from synth_core.body.model import BodyModel
 from synth_core.body.parts import JOINT_NAMES, face_part_labels
+from synth_core.motion.rotations import matrix_to_quaternion
 from synth_core.scene.clip import ClipGeometry
 
 MIN_BONE_LENGTH = 0.02
@@ -138,14 +139,11 @@ def _key(datablock, data_path: str, frames: np.ndarray, values: np.ndarray, grou
 
 
 def _matrix_to_quaternion(rotations: np.ndarray) -> np.ndarray:
-    """T x 3 x 3 rotation matrices -> T x 4 (w, x, y, z), sign-continuous over time."""
-    from mathutils import Matrix as M
-
-    quats = np.array([list(M(r.tolist()).to_quaternion()) for r in rotations])
-    for t in range(1, len(quats)):  # keep neighbouring keys on the same hemisphere
-        if np.dot(quats[t], quats[t - 1]) < 0:
-            quats[t] = -quats[t]
-    return quats
+    """T x 3 x 3 rotation matrices -> T x 4 (w, x, y, z), sign-continuous over time so that
+    keys never flip hemisphere between frames."""
+    quats = matrix_to_quaternion(rotations)
+    flips = np.cumsum(np.r_[0, np.sum(quats[1:] * quats[:-1], axis=1) < 0]) % 2
+    return np.where(flips[:, None] == 1, -quats, quats)
 
 
 def _add_pose_correctives(mesh_obj, model: BodyModel, geometry: ClipGeometry) -> None:

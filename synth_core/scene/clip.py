@@ -71,16 +71,22 @@ def _select(clip, index):
 
 
 def evaluate_clip(plan, with_vertices: bool = True) -> ClipGeometry:
-    model = body_model_of(plan)
+    """The plan's body over its padded frames."""
     motion, frames = motion_window(plan)
-    betas = np.asarray(plan.body["betas"], dtype=np.float64)
-    out = model(betas=betas, pose=motion.pose, transl=motion.transl)
-    to_world = plan.body_to_world
+    return pose_body(body_model_of(plan), plan.body["betas"], motion.pose, motion.transl,
+                     plan.body_to_world, frames, with_vertices)
+
+
+def pose_body(model: BodyModel, betas, pose: np.ndarray, transl: np.ndarray, body_to_world: np.ndarray,
+              motion_frames: np.ndarray, with_vertices: bool = True) -> ClipGeometry:
+    """Shape and pose ``model`` over a sequence (pose T x 24 x 3, transl T x 3)."""
+    betas = np.asarray(betas, dtype=np.float64)
+    out = model(betas=betas, pose=pose, transl=transl)
     return ClipGeometry(
-        pose=motion.pose, transl=motion.transl, betas=betas, body_to_world=to_world,
-        joints_world=cam.transform_points(to_world, out.joints),
+        pose=np.asarray(pose), transl=np.asarray(transl), betas=betas, body_to_world=body_to_world,
+        joints_world=cam.transform_points(body_to_world, out.joints),
         skinning_transforms=out.skinning_transforms,
         rest_joints=out.rest_joints[0], shaped_vertices=out.shaped_vertices[0],
-        vertices_world=cam.transform_points(to_world, out.vertices) if with_vertices else None,
-        motion_frames=frames,
+        vertices_world=cam.transform_points(body_to_world, out.vertices) if with_vertices else None,
+        motion_frames=np.asarray(motion_frames),
     )
