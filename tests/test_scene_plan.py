@@ -112,3 +112,24 @@ def test_bad_plans_are_refused():
         ScenePlan.from_json(json.dumps({**data, "placement": {"yaw": float("nan")}}))
     with pytest.raises(PlanError, match="seed"):
         sample_plan(-1, SHORT)
+
+
+def test_amass_motion_is_windowed_into_the_plan(tmp_path):
+    from synth_core.scene.clip import evaluate_clip
+
+    frames = 240  # 2 s at 120 fps -> 60 frames at 30 fps
+    poses = np.zeros((frames, 156))
+    poses[:, 0] = np.pi / 2  # AMASS bodies stand up along +Z
+    poses[:, 4 * 3] = np.linspace(0.0, 1.0, frames)  # left knee bends over time
+    path = tmp_path / "clip_poses.npz"
+    np.savez(path, poses=poses, trans=np.zeros((frames, 3)), mocap_framerate=120.0)
+    options = PlanOptions(n_frames=20, motion_source="amass", amass_files=(str(path),), texture_size=64)
+    plan = sample_plan(4, options)
+    assert plan.motion["source"] == "amass" and 0 <= plan.motion["start"] <= 40
+    geometry = evaluate_clip(plan)
+    rendered = geometry.pose[geometry.rendered]
+    assert rendered.shape == (20, 24, 3)
+    knee = rendered[:, 4, 0]
+    assert np.all(np.diff(knee) > 0)  # the window follows the file's time line
+    head, pelvis = geometry.joints_world[:, 15], geometry.joints_world[:, 0]
+    assert np.all(head[:, 2] > pelvis[:, 2] + 0.3)  # upright in the Z-up world

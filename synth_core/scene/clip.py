@@ -57,7 +57,9 @@ def motion_window(plan):
     if m["source"] == "procedural":
         clip = motion_from_params(m["params"], n + 2 * PAD, float(m["fps"]))
         return clip, np.arange(n + 2 * PAD) - PAD + int(m["start"])
-    clip = load_amass(m["path"], target_fps=float(m["fps"]))
+    # The Z-up -> Y-up turn is about this body's rest pelvis, so it stays a rigid motion.
+    pelvis = body_model_of(plan)(betas=plan.body["betas"]).rest_joints[0, 0]
+    clip = load_amass(m["path"], target_fps=float(m["fps"]), pelvis_rest=pelvis)
     frames = np.arange(int(m["start"]) - PAD, int(m["start"]) + n + PAD)
     index = np.clip(frames, 0, clip.n_frames - 1)
     return _select(clip, index), frames
