@@ -88,3 +88,23 @@ def test_amass_file_with_wrong_joint_count_fails_before_rendering(tmp_path):
     result = CliRunner().invoke(cli, ["render", "--out", str(tmp_path / "out"), "--amass", str(bad)])
     assert result.exit_code == 1
     assert "bad.npz" in result.output
+
+
+def test_unreadable_body_file_fails_before_rendering(tmp_path, monkeypatch):
+    smpl_dir = tmp_path / "smpl"
+    smpl_dir.mkdir()
+    for gender in ("MALE", "FEMALE", "NEUTRAL"):
+        (smpl_dir / f"SMPL_{gender}.pkl").write_bytes(b"not a pickle at all")
+    monkeypatch.setenv("SYNTH_SMPL_DIR", str(smpl_dir))
+    result = CliRunner().invoke(cli, ["render", "--out", str(tmp_path / "out"), "--body", "smpl"])
+    assert result.exit_code == 1
+    message = result.output.replace("\n", "")  # rich wraps long paths
+    assert "SMPL_" in message and ".pkl" in message and "corrupt" in message
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
+
+
+def test_missing_smpl_files_are_named_with_how_to_get_them(tmp_path, monkeypatch):
+    monkeypatch.setenv("SYNTH_SMPL_DIR", str(tmp_path / "nowhere"))
+    result = CliRunner().invoke(cli, ["render", "--out", str(tmp_path / "out"), "--body", "smpl"])
+    assert result.exit_code == 1
+    assert "smpl" in result.output.lower()
