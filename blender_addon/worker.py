@@ -74,22 +74,29 @@ def texture_id_of(plan: ScenePlan) -> str:
 
 
 def render_clip(plan: ScenePlan, out_dir: Path, work_dir: Path) -> Path:
-    import bpy
-
-    from blender_addon.render.passes import labels_from_channels, premultiplied_rgba
     from blender_addon.scene import build_scene
-    from synth_core.backgrounds import background_id
     from synth_core.dataset import ClipWriter
-    from synth_core.imaging import composite_over, linear_to_srgb_uint8
 
     geometry, texture_path, background = prepare_inputs(plan, work_dir)
     built = build_scene(plan, geometry, texture_path)
-    scene = built.scene
-    k, rt = plan.intrinsics, plan.extrinsics
-    height, width = plan.render["height"], plan.render["width"]
+    r = plan.render
+    n_frames = geometry.rendered.stop - geometry.rendered.start
+    with ClipWriter(out_dir, r["height"], r["width"], n_frames, tuple(r["passes"]), rgb_format=r["rgb_format"]) as writer:
+        # On any error the writer deletes its partial folder: no half-written clip is left.
+        write_frames(plan, built, geometry, background, writer, work_dir)
+    emit("done", out=str(out_dir))
+    return out_dir
+
+
+def write_frames(plan: ScenePlan, built, geometry: ClipGeometry, background: np.ndarray, writer,
+                 work_dir: Path) -> None:
+    """Render every frame (all RGB, then all labels), write it, then the clip's annotations."""
+    from blender_addon.render.passes import labels_from_channels, premultiplied_rgba
+    from synth_core.imaging import composite_over, linear_to_srgb_uint8
+
+    scene, rt = built.scene, plan.extrinsics
     passes = tuple(plan.render["passes"])
     frames = range(geometry.rendered.start, geometry.rendered.stop)
-    writer = ClipWriter(out_dir, height, width, len(frames), passes, rgb_format=plan.render["rgb_format"])
     emit("start", frames=len(frames), renders=len(frames) * (2 if "rgb" in passes else 1))
     if "rgb" in passes:  # all RGB first: switching OSL <-> SVM per frame costs a recompile
         for index, frame in enumerate(frames):
@@ -110,7 +117,17 @@ def render_clip(plan: ScenePlan, out_dir: Path, work_dir: Path) -> Path:
         writer.write_frame(index, **arrays)
         emit("render", kind="labels", frame=index)
     annotations = build_annotations(plan, geometry, np.array(joints_world), np.array(depths))
-    meta = {
+    writer.finish(clip_meta(plan), annotations)
+
+
+def clip_meta(plan: ScenePlan) -> dict:
+    """What the clip's meta.json records beside the plan: ids, camera, versions."""
+    import bpy
+
+    from synth_core.backgrounds import background_id
+
+    k, rt = plan.intrinsics, plan.extrinsics
+    return {
         "seed": plan.seed, "plan": plan.to_dict(), "fps": plan.motion["fps"],
         "texture_id": texture_id_of(plan), "background_id": background_id(plan.background),
         "versions": {"synth": _version(), "blender": bpy.app.version_string},
@@ -119,9 +136,6 @@ def render_clip(plan: ScenePlan, out_dir: Path, work_dir: Path) -> Path:
         "motion": {"source": plan.motion["source"], "name": _motion_name(plan),
                    "start": plan.motion["start"]},
     }
-    writer.finish(meta, annotations)
-    emit("done", out=str(out_dir))
-    return out_dir
 
 
 def _render(scene, kind: str, plan: ScenePlan, work_dir: Path) -> dict:

@@ -108,3 +108,17 @@ def test_missing_smpl_files_are_named_with_how_to_get_them(tmp_path, monkeypatch
     result = CliRunner().invoke(cli, ["render", "--out", str(tmp_path / "out"), "--body", "smpl"])
     assert result.exit_code == 1
     assert "smpl" in result.output.lower()
+
+
+def test_a_missing_texture_fails_before_rendering_and_keeps_other_clips(tmp_path):
+    """The worker names the missing file, leaves neither a clip nor a partial folder, and a
+    clip rendered before it is untouched."""
+    from synth_core.errors import RenderError
+
+    run_worker(sample_plan(1, TINY), tmp_path / "done")
+    plan = sample_plan(2, TINY)
+    broken = dataclasses.replace(plan, texture={"kind": "file", "path": str(tmp_path / "missing.png")})
+    with pytest.raises(RenderError, match="missing.png"):
+        run_worker(broken, tmp_path / "broken")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["done"]
+    assert read_clip(tmp_path / "done").verify() > 0
