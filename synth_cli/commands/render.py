@@ -58,9 +58,11 @@ def render(count, out, seed, samples, resolution, frames, passes, shading, body_
            amass_files, background_dir, rgb_format, no_persistent_data) -> None:
     """Render COUNT clips into OUT, each with every ground-truth pass.
 
-    A clip folder only appears once all its files are written, so clips already in OUT
-    are complete and skipped, so re-running the same command resumes
-    an interrupted dataset. Example: `synth render --n 1 --out demo_out --frames 10`.
+    A clip folder only appears once all its files are written; clips already in
+    OUT are skipped, so re-running the same command resumes an interrupted dataset.
+    Look at a clip with `synth preview OUT/clip_<seed>`.
+
+    Example: `synth render --n 1 --out demo_out --frames 10`.
     """
     width, height = parse_resolution(resolution)
     options = PlanOptions(
