@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from synth_core.body import BodyModel, load_model_file
-from synth_core.body.lbs import axis_angle_to_matrix, matrix_to_axis_angle
+from synth_core.body.lbs import axis_angle_to_matrix
+from synth_core.motion.rotations import matrix_to_axis_angle
 from synth_core.body.parts import SMPL_PARENTS
 from tests.conftest import write_pkl
 

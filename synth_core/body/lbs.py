@@ -27,20 +27,6 @@ def axis_angle_to_matrix(axis_angle: np.ndarray) -> np.ndarray:
     return eye + sin * skew + (1.0 - cos) * (skew @ skew)
 
 
-def matrix_to_axis_angle(matrix: np.ndarray) -> np.ndarray:
-    """Inverse of :func:`axis_angle_to_matrix` for angles in [0, pi). ... x 3 x 3 -> ... x 3."""
-    matrix = np.asarray(matrix, dtype=np.float64)
-    cos = np.clip((np.trace(matrix, axis1=-2, axis2=-1) - 1.0) / 2.0, -1.0, 1.0)
-    angle = np.arccos(cos)
-    vee = np.stack(
-        [matrix[..., 2, 1] - matrix[..., 1, 2],
-         matrix[..., 0, 2] - matrix[..., 2, 0],
-         matrix[..., 1, 0] - matrix[..., 0, 1]], axis=-1)
-    sin = np.sin(angle)
-    scale = np.where(sin < 1e-12, 0.5, angle / np.where(sin < 1e-12, 1.0, 2.0 * sin))
-    return vee * scale[..., None]
-
-
 def blend_shapes(coefficients: np.ndarray, directions: np.ndarray) -> np.ndarray:
     """Vertex offsets. coefficients: B x K, directions: V x 3 x K -> B x V x 3."""
     flat = directions.reshape(-1, directions.shape[-1])  # 3V x K, one BLAS matmul

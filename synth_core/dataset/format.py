@@ -23,7 +23,6 @@ exactly. On smooth fields it halves the deflated size (measured, see FORMAT.md).
 
 from __future__ import annotations
 
-import hashlib
 import io
 from dataclasses import dataclass
 from pathlib import Path
@@ -278,14 +277,6 @@ def _normalise_annotation(name: str, array: np.ndarray, n_frames: int, where: st
 
 # ---------------------------------------------------------------------------------------------
 # Checksums
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def format_checksums(digests: dict[str, str]) -> str:

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from synth_core.assets import sha256_of
 from synth_core.dataset import format as fmt
 from synth_core.errors import DatasetFormatError
 
@@ -159,7 +160,7 @@ class Clip:
             path = self.path / relative
             if not path.is_file():
                 bad.append(f"{relative} (missing)")
-            elif fmt.sha256_file(path) != digest:
+            elif sha256_of(path) != digest:
                 bad.append(f"{relative} (checksum mismatch)")
         if bad:
             raise DatasetFormatError(f"clip {self.path} failed verification: {', '.join(bad)}")

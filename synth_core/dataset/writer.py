@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from synth_core.assets import sha256_of
 from synth_core.dataset import format as fmt
 from synth_core.errors import DatasetFormatError
 
@@ -120,7 +121,7 @@ class ClipWriter:
         with open(self.partial_dir / fmt.ANNOTATIONS_FILE, "wb") as handle:
             np.savez_compressed(handle, **annotations)
         (self.partial_dir / fmt.META_FILE).write_text(meta_text)
-        digests = {path: fmt.sha256_file(self.partial_dir / path) for path in self._files()}
+        digests = {path: sha256_of(self.partial_dir / path) for path in self._files()}
         (self.partial_dir / fmt.CHECKSUMS_FILE).write_text(fmt.format_checksums(digests))
         self._publish()
         self._state = "finished"
