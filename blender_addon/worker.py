@@ -204,11 +204,16 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--plan", required=True, type=Path, help="scene plan JSON file")
     parser.add_argument("--out", required=True, type=Path, help="clip folder to create")
+    parser.add_argument("--work-dir", type=Path, default=None,
+                        help="existing folder for scratch files (default: a temporary folder)")
     args = parser.parse_args(argv)
     try:
         plan = ScenePlan.from_json(args.plan.read_text())
-        with tempfile.TemporaryDirectory(prefix="synth-worker-") as work_dir:
-            render_clip(plan, args.out, Path(work_dir))
+        if args.work_dir is not None:  # owned and removed by the caller (synth render)
+            render_clip(plan, args.out, args.work_dir)
+        else:
+            with tempfile.TemporaryDirectory(prefix="synth-worker-") as work_dir:
+                render_clip(plan, args.out, Path(work_dir))
     except (SynthError, OSError) as exc:
         emit("error", message=str(exc), kind=type(exc).__name__)
         return 1

@@ -6,6 +6,7 @@ import sys
 
 import click
 from rich.console import Console
+from rich.markup import escape
 
 from synth_core.errors import SynthError
 
@@ -20,7 +21,7 @@ class SynthGroup(click.Group):
         except SynthError as exc:
             if ctx.obj and ctx.obj.get("debug"):
                 raise
-            Console(stderr=True).print(f"[bold red]Error:[/] {exc}", highlight=False)
+            Console(stderr=True).print(f"[bold red]Error:[/] {escape(str(exc))}", highlight=False)
             sys.exit(1)
 
 

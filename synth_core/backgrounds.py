@@ -78,6 +78,8 @@ def background_pool(kinds: tuple[str, ...] = ("hdri", "photo"), user_dir: str | 
 def user_images(user_dir: str | Path) -> list[Path]:
     """Absolute paths of the images under a folder, sorted; hidden files are skipped."""
     folder = Path(user_dir).expanduser().resolve()
+    if folder.is_file():
+        raise BackgroundError(f"{folder} is a file; give a folder of background images")
     if not folder.is_dir():
         raise BackgroundError(f"background folder not found: {folder}")
     images = sorted(path for path in folder.rglob("*")

@@ -1,0 +1,165 @@
+"""`synth render` as a user drives it from a shell: paths relative to their own folder, outputs
+that cannot be written, workers that get killed, messages that must survive rich's markup."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from synth_cli.main import cli
+from synth_core.dataset import read_clip
+
+REPO = Path(__file__).resolve().parents[1]
+TINY_RENDER = ["--frames", "1", "--res", "64x48", "--samples", "1"]
+
+
+def synth(*args: str, cwd: Path, **kwargs) -> subprocess.CompletedProcess:
+    """The installed console entry point, run as a user would, from ``cwd``."""
+    return subprocess.run([sys.executable, "-m", "synth_cli", *args], cwd=cwd, capture_output=True,
+                          text=True, **kwargs)
+
+
+def _invoke(*args: str):
+    result = CliRunner().invoke(cli, ["render", *args])
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    return result
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())  # rich wraps long paths
+
+
+@pytest.mark.slow
+def test_relative_out_is_the_users_folder_and_resumes(tmp_path):
+    before = set(REPO.iterdir())
+    first = synth("render", "--n", "1", "--out", "rel/data", *TINY_RENDER, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    clip_dir = tmp_path / "rel" / "data" / "clip_00000000"
+    assert read_clip(clip_dir).n_frames == 1
+    assert set(REPO.iterdir()) == before, "the render wrote into the repository"
+    assert sorted(p.name for p in clip_dir.parent.iterdir()) == ["clip_00000000"]  # no scratch left
+    again = synth("render", "--n", "1", "--out", "rel/data", *TINY_RENDER, cwd=tmp_path)
+    assert again.returncode == 0 and "already complete" in again.stderr
+
+
+def _children_running(marker: str) -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        try:
+            cmdline = (entry / "cmdline").read_bytes().decode(errors="replace")
+        except OSError:
+            continue
+        if entry.name.isdigit() and "blender_addon.worker" in cmdline and marker in cmdline:
+            pids.append(int(entry.name))
+    return pids
+
+
+@pytest.mark.slow
+def test_a_killed_worker_is_named_and_leaves_nothing_behind(tmp_path):
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    out = tmp_path / "killed_out"
+    process = subprocess.Popen([sys.executable, "-m", "synth_cli", "render", "--n", "1", "--out", str(out),
+                                "--frames", "20", "--res", "64x48", "--samples", "1"],
+                               cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env={**os.environ, "TMPDIR": str(scratch)})
+    deadline = time.monotonic() + 120
+    while not (workers := _children_running(str(out))) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert workers, "the worker never started"
+    while not (out / "clip_00000000.partial").exists() and process.poll() is None \
+            and time.monotonic() < deadline:
+        time.sleep(0.2)  # kill it while it writes, the worst moment
+    for pid in workers:
+        os.kill(pid, signal.SIGKILL)
+    _, stderr = process.communicate(timeout=120)
+    message = _one_line(stderr)
+    assert process.returncode == 1
+    assert "killed by signal 9 (SIGKILL)" in message
+    assert "Traceback" not in stderr and len(stderr.splitlines()) < 8, stderr
+    # OUT was made by this run and holds nothing finished, so it is gone too.
+    assert not out.exists() or list(out.iterdir()) == [], "a killed clip left files in the dataset"
+    assert list(scratch.iterdir()) == [], "a killed worker left temporary files"
+
+
+def test_out_that_is_a_file_is_refused(tmp_path):
+    target = tmp_path / "data.txt"
+    target.write_text("not a folder")
+    result = _invoke("--out", str(target), *TINY_RENDER)
+    assert result.exit_code == 1
+    assert "is a file" in _one_line(result.output) and "data.txt" in _one_line(result.output)
+    assert target.read_text() == "not a folder"
+
+
+def test_out_under_a_file_is_refused(tmp_path):
+    (tmp_path / "data.txt").write_text("not a folder")
+    result = _invoke("--out", str(tmp_path / "data.txt" / "clips"), *TINY_RENDER)
+    assert result.exit_code == 1
+    assert "cannot write into --out" in _one_line(result.output)
+    assert "Not a directory" in _one_line(result.output)
+
+
+@pytest.fixture
+def read_only_folder(tmp_path):
+    folder = tmp_path / "readonly"
+    folder.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(folder)],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"mounting a read-only tmpfs is not permitted here: {mounted.stderr.strip()}")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)
+
+
+def test_out_on_a_read_only_file_system_is_refused(read_only_folder):
+    result = _invoke("--out", str(read_only_folder / "data"), *TINY_RENDER)
+    assert result.exit_code == 1
+    assert "Read-only file system" in _one_line(result.output)
+    result = _invoke("--out", str(read_only_folder), *TINY_RENDER)
+    assert result.exit_code == 1 and "cannot write into --out" in _one_line(result.output)
+
+
+def test_an_input_error_leaves_no_empty_out_folder(tmp_path):
+    import numpy as np
+
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, poses=np.zeros((10, 50)), trans=np.zeros((10, 3)), mocap_framerate=120.0)
+    result = _invoke("--out", str(tmp_path / "new" / "out"), "--amass", str(bad), *TINY_RENDER)
+    assert result.exit_code == 1 and "bad.npz" in _one_line(result.output)
+    assert not (tmp_path / "new" / "out").exists()
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    assert _invoke("--out", str(kept), "--amass", str(bad), *TINY_RENDER).exit_code == 1
+    assert kept.is_dir(), "a folder the user made is never removed"
+
+
+def test_empty_passes_are_named(tmp_path):
+    result = _invoke("--out", str(tmp_path / "out"), "--passes", "", *TINY_RENDER)
+    assert result.exit_code == 1
+    assert "--passes names no pass" in _one_line(result.output) and "segmentation" in result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_file_as_background_dir_is_named_as_a_file(tmp_path):
+    image = tmp_path / "one.png"
+    image.write_bytes(b"\x89PNG")
+    result = _invoke("--out", str(tmp_path / "out"), "--background-dir", str(image), *TINY_RENDER)
+    assert result.exit_code == 1
+    assert "is a file" in _one_line(result.output) and "not found" not in result.output
+
+
+def test_error_text_keeps_its_square_brackets(tmp_path, monkeypatch):
+    """The SMPL 'location unknown' message names the [assets] table; rich markup ate it."""
+    monkeypatch.delenv("SYNTH_SMPL_DIR", raising=False)
+    result = _invoke("--out", str(tmp_path / "out"), "--body", "smpl", *TINY_RENDER)
+    assert result.exit_code == 1
+    assert "[assets]" in result.output
