@@ -69,7 +69,7 @@ def test_info_mat_matches_the_clip(dataset, exported):
         "joints2D": np.stack([a["joints2d"][:, :, 0].T, a["joints2d"][:, :, 1].T]),
         "joints3D": np.stack([a["joints3d_world"][:, :, k].T for k in range(3)]),
         "pose": np.concatenate([a["pose"][:, j, :].T for j in range(24)]),  # row 3j+k = joint j, axis k
-        "shape": np.tile(a["betas"][:10, None], (1, T)),
+        "betas_default": np.tile(a["betas"][:, None], (1, T)),  # all 16: the default body's
         "light": np.tile(a["sh"][:, None], (1, T)),
         "zrot": np.full((T, 1), a["yaw"]),
     }.items():
@@ -84,15 +84,18 @@ def test_info_mat_matches_the_clip(dataset, exported):
     assert [cell[0] for cell in info["cloth"][:, 0]] == ["texture/stripes"] * T
     assert info["sequence"][0] == "walk_07_c0001" and info["source"][0] == "procedural"
     assert info["clipNo"][0, 0] == 1 and info["stride"][0, 0] == 4  # frame_indices step 4
-    # SURREAL loaders: info['zrot'][0][0], info['gender'][0] == 1, info['shape'][:, 0]
-    assert info["zrot"][0][0] == np.float32(a["yaw"]) and info["shape"][:, 0].shape == (10,)
+    # SURREAL loaders: info['zrot'][0][0], info['gender'][0] == 1; no SMPL 'shape' for this body
+    assert info["zrot"][0][0] == np.float32(a["yaw"])
+    assert info["body_model"][0] == "default" and "shape" not in info
 
 
-def test_short_betas_are_zero_padded(dataset):
+def test_short_smpl_betas_are_zero_padded(dataset):
     clip = read_clip(dataset / "clip_a")
+    clip.meta = dict(clip.meta, body={"source": "smpl", "gender": "female"})
     clip.annotations = dict(clip.annotations, betas=np.array([1.0, -2.0, 3.0]))
-    shape = surreal.info_dict(clip)["shape"]
-    np.testing.assert_array_equal(shape[:, 0], [1, -2, 3, 0, 0, 0, 0, 0, 0, 0])
+    info = surreal.info_dict(clip)
+    np.testing.assert_array_equal(info["shape"][:, 0], [1, -2, 3, 0, 0, 0, 0, 0, 0, 0])
+    np.testing.assert_array_equal(info["betas_smpl"][:, 0], [1, -2, 3])
 
 
 def test_label_mats_match_the_clip(dataset, exported, frames):
