@@ -1,10 +1,13 @@
-"""The asset manifest (``assets_manifest.json``): what every asset is, where it lives, its licence.
+"""The asset manifest (``synth_core/data/assets_manifest.json``): what every asset is, where it
+lives, its licence.
 
-Locations come in three kinds:
+Locations come in two kinds:
 
-- ``repo``: a file committed in this repository (``path`` relative to the repo root);
-- ``package``: a file inside an installed Python package (``package`` + ``path``), e.g.
-  the CC0 HDRIs in the bpy wheel; found with importlib without importing the package;
+- ``package``: a file inside an installed Python package (``package`` + ``path``), found with
+  importlib without importing the package. This project's own files ship as package data
+  (the default body in ``synth_core/data``, the shader in ``blender_addon/shaders``), so a
+  wheel install finds them as an editable one does; others come in third-party wheels, e.g.
+  the CC0 HDRIs in bpy's;
 - ``user``: a licensed asset the user installs. Its folder comes from the environment
   variable named in ``env`` or, failing that, from key ``config_key`` of the ``[assets]``
   table in the config file (``$SYNTH_CONFIG``, default ``~/.config/synth/config.toml``).
@@ -27,8 +30,7 @@ from pathlib import Path
 
 from synth_core.errors import AssetError
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-MANIFEST_PATH = REPO_ROOT / "assets_manifest.json"
+MANIFEST_PATH = Path(__file__).resolve().parent / "data" / "assets_manifest.json"
 DEFAULT_CONFIG_PATH = Path.home() / ".config" / "synth" / "config.toml"
 
 
@@ -118,8 +120,6 @@ def resolve(asset: Asset) -> Path | None:
     """Where the asset should be on this machine (it may not exist), or None if unknown."""
     location = asset.location
     kind = location.get("type")
-    if kind == "repo":
-        return REPO_ROOT / location["path"]
     if kind == "package":
         root = package_dir(location["package"])
         return None if root is None else root / location["path"]

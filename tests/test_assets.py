@@ -41,7 +41,8 @@ def test_corrupt_asset_is_reported(tmp_path, monkeypatch):
     copy = tmp_path / "shaders" / "sh.osl"
     copy.parent.mkdir()
     copy.write_text("shader broken() {}\n")
-    monkeypatch.setattr(assets, "REPO_ROOT", tmp_path)
+    real = assets.package_dir
+    monkeypatch.setattr(assets, "package_dir", lambda name: tmp_path if name == "blender_addon" else real(name))
     status = assets.check(assets.get_asset("shader/sh"))
     assert not status.ok and "size" in status.problem
     with pytest.raises(AssetError, match="asset 'shader/sh': size"):

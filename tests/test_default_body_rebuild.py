@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from synth_core.assets import REPO_ROOT
 from synth_core.body import JOINT_NAMES, BodyModel, load_model_file
 from synth_core.body.catalog import load_body_model
 from synth_core.body.lbs import axis_angle_to_matrix
@@ -19,7 +18,7 @@ pytest.importorskip("anny", reason="rebuilding the default body needs anny (pip 
 default_body = pytest.importorskip("synth_cli.builders.default_body")
 
 pytestmark = pytest.mark.slow
-BUILD_DIR = REPO_ROOT / "build"
+BUILD_DIR = Path(__file__).resolve().parent.parent / "build"
 
 
 def test_rebuild_reproduces_the_committed_file(tmp_path):

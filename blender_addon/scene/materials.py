@@ -1,9 +1,10 @@
 """Body materials: UV texture -> spherical-harmonics irradiance -> emission, one per part.
 
 Two implementations of the same SH shading (see :mod:`synth_core.scene.lighting`):
-``"osl"`` runs ``shaders/sh.osl`` (SURREAL's shader; Cycles on CPU only) and ``"nodes"``
-builds the same polynomial from math nodes (GPU Cycles and Eevee). Part ``k`` (1..24) gets
-its own material with ``pass_index = k``, which Cycles writes to the Material Index pass.
+``"osl"`` runs ``blender_addon/shaders/sh.osl`` (SURREAL's shader; Cycles on CPU only) and
+``"nodes"`` builds the same polynomial from math nodes (GPU Cycles and Eevee). Part ``k``
+(1..24) gets its own material with ``pass_index = k``, which Cycles writes to the Material
+Index pass.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import bpy
 from synth_core.body.parts import PART_NAMES
 from synth_core.scene.lighting import C1, C2, C3, C4, C5, SH_NAMES
 
-SHADER_PATH = Path(__file__).resolve().parents[2] / "shaders" / "sh.osl"
+SHADER_PATH = Path(__file__).resolve().parents[1] / "shaders" / "sh.osl"  # ships inside the add-on
 GROUP_NAME = "SH Irradiance"
 TRUE_NORMAL_AOV = "TrueNormal"
 

@@ -1,7 +1,7 @@
 """Spherical-harmonics lighting as in SURREAL (Ramamoorthi & Hanrahan 2001 irradiance).
 
 Nine greyscale coefficients in SURREAL's order L00, L1-1, L10, L11, L2-2, L2-1, L20, L21, L22.
-The shaders (``shaders/sh.osl`` and the node group in ``blender_addon``) evaluate the same
+The shaders (``blender_addon/shaders/sh.osl`` and the add-on's node group) evaluate the same
 polynomial as :func:`irradiance` on the world-space shading normal.
 """
 
