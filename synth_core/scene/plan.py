@@ -8,7 +8,9 @@ others.
 
 Defaults follow SURREAL (Varol et al. 2017): 320 x 240, 60 mm lens on a 32 mm sensor,
 camera distance ~ N(8 m, 1 m) looking at the pelvis, random yaw, 100 frames at 30 fps, SH
-coefficients sampled as in :func:`~synth_core.scene.lighting.sample_sh`.
+coefficients sampled as in :func:`~synth_core.scene.lighting.sample_sh`. Unlike SURREAL, the
+camera then moves back (and aside) just enough that the whole body stays in view in every
+frame, unless ``PlanOptions.keep_body_in_view`` is False.
 """
 
 from __future__ import annotations
@@ -21,8 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from synth_core.body.catalog import BODY_SOURCES, load_body_model
-from synth_core.body.phenotype import Phenotype, PhenotypeSpace
-from synth_core.errors import PlanError
+from synth_core.body.phenotype import GENDERS, Phenotype, PhenotypeSpace
+from synth_core.errors import MotionError, PlanError
 from synth_core.scene import camera as cam
 from synth_core.scene.lighting import sample_sh
 
@@ -54,6 +56,7 @@ class PlanOptions:
     camera_distance_min: float = 2.0
     camera_height: float = 0.0           # camera above (+) or below the target, metres
     camera_target: str = "mean_pelvis"   # or "first_pelvis" (SURREAL)
+    keep_body_in_view: bool = True       # False: SURREAL's placement, the body may leave the frame
     body_source: str = "default"         # or "smpl" (licensed files)
     motion_source: str = "procedural"    # or "amass" (licensed files)
     amass_files: tuple[str, ...] = ()
@@ -79,6 +82,21 @@ class PlanOptions:
             raise PlanError(f"camera_target must be 'mean_pelvis' or 'first_pelvis', got {self.camera_target!r}")
         if not (self.lens_mm > 0 and self.sensor_width_mm > 0 and self.camera_distance_min > 0):
             raise PlanError("lens, sensor width and minimum camera distance must be positive")
+        if not isinstance(self.keep_body_in_view, bool):
+            raise PlanError(f"keep_body_in_view must be true or false, got {self.keep_body_in_view!r}")
+
+    def to_dict(self) -> dict:
+        """Plain JSON types (tuples become lists): what workers and config files carry."""
+        return {key: list(value) if isinstance(value, tuple) else value for key, value in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "PlanOptions":
+        """The inverse of :meth:`to_dict`; unknown keys are an error naming them."""
+        names = {f.name: f for f in fields(cls)}
+        unknown = sorted(set(data) - set(names))
+        if unknown:
+            raise PlanError(f"unknown plan option(s) {', '.join(unknown)}")
+        return cls(**{key: tuple(value) if isinstance(value, list) else value for key, value in data.items()})
 
 
 def validate_render_options(width, height, samples, passes, shading, rgb_format) -> None:
@@ -104,9 +122,11 @@ class ScenePlan:
 
     seed: int
     body: dict        # source, gender, betas
-    motion: dict      # source, params (procedural) or path (amass), start, n_frames, fps
+    motion: dict      # source, params (procedural) or path (amass), start, n_frames, fps;
+                      # amass also requested_frames, available_frames (the file's, at fps)
     placement: dict   # yaw (radians about world Z)
-    camera: dict      # lens_mm, sensor_width_mm, distance, location, target (world)
+    camera: dict      # lens_mm, sensor_width_mm, distance (to target), sampled_distance,
+                      # location, target (world)
     lighting: dict    # sh: 9 coefficients, SURREAL order
     texture: dict     # procedural spec (synth_core.textures) or {"kind": "file", "path": ...}
     background: dict  # spec (synth_core.backgrounds)
@@ -207,7 +227,7 @@ def _sample_body(rng: np.random.Generator, options: PlanOptions) -> dict:
         betas = rng.standard_normal(10)
     else:
         space = PhenotypeSpace(load_body_model("default"))
-        phenotype = Phenotype(gender=1.0 if gender == "male" else 0.0,
+        phenotype = Phenotype(gender=GENDERS[gender],  # anny's order: 0 male, 1 female
                               age=space.age_parameter(float(rng.uniform(18.0, 70.0))),
                               muscle=float(rng.uniform(0.2, 0.8)), weight=float(rng.uniform(0.15, 0.85)),
                               height=float(rng.uniform(0.15, 0.85)),
@@ -224,8 +244,22 @@ def _sample_motion(rng: np.random.Generator, options: PlanOptions) -> dict:
     from synth_core.motion import load_amass
     path = str(Path(options.amass_files[int(rng.integers(len(options.amass_files)))]).resolve())
     available = load_amass(path, target_fps=options.fps).n_frames
-    start = int(rng.integers(0, max(available - options.n_frames, 0) + 1))
-    return {"source": "amass", "path": path, "start": start, **common}
+    n_frames, start = amass_window(rng, available, options.n_frames, path)
+    return {"source": "amass", "path": path, "start": start, **common, "n_frames": n_frames,
+            "requested_frames": options.n_frames, "available_frames": available}
+
+
+def amass_window(rng: np.random.Generator, available: int, requested: int, path: str) -> tuple[int, int]:
+    """(frames, start) of a window with a real motion frame before and after it, so the first
+    frame's backward flow and the last frame's forward flow are real. A file too short for
+    the requested clip gives a shorter one, all of the file but its first and last frame."""
+    from synth_core.scene.clip import PAD
+
+    n_frames = min(requested, available - 2 * PAD)
+    if n_frames < 1:
+        raise MotionError(f"{path}: AMASS file has {available} frame(s) at the clip's frame rate; "
+                          f"a clip needs at least {1 + 2 * PAD} (one before and one after each rendered frame)")
+    return n_frames, int(rng.integers(PAD, available - n_frames - PAD + 1))
 
 
 def _sample_texture(rng: np.random.Generator, options: PlanOptions) -> dict:
@@ -240,12 +274,23 @@ def _sample_background(rng: np.random.Generator, options: PlanOptions) -> dict:
 
 
 def _place_camera(rng: np.random.Generator, plan: ScenePlan, options: PlanOptions) -> dict:
-    from synth_core.scene.clip import evaluate_clip  # needs the motion; imported late
+    """SURREAL's camera: the sampled distance in front of the pelvis (world -Y side), then,
+    with ``keep_body_in_view``, moved back and aside just enough to see the whole body."""
+    from synth_core.scene.clip import body_extent_spheres, body_model_of, evaluate_clip  # imported late
 
-    pelvis = evaluate_clip(plan, with_vertices=False).joints_world[:, 0]
+    geometry = evaluate_clip(plan, with_vertices=False)
+    pelvis = geometry.joints_world[geometry.rendered, 0]
     target = pelvis.mean(axis=0) if options.camera_target == "mean_pelvis" else pelvis[0]
-    distance = max(float(rng.normal(options.camera_distance_mean, options.camera_distance_std)),
-                   options.camera_distance_min)
-    location = target + np.array([0.0, -distance, options.camera_height])
+    sampled = max(float(rng.normal(options.camera_distance_mean, options.camera_distance_std)),
+                  options.camera_distance_min)
+    location = target + np.array([0.0, -sampled, options.camera_height])
+    if options.keep_body_in_view:
+        centres, radii = body_extent_spheres(body_model_of(plan), geometry)
+        rt = cam.look_at(location, target)
+        move = cam.move_to_contain(plan.intrinsics, rt, options.width, options.height,
+                                   centres.reshape(-1, 3), radii.ravel())
+        location = location + rt[:, :3].T @ move
+        target = target + rt[:, :3].T @ (move * [1.0, 1.0, 0.0])  # same view direction
     return {"lens_mm": options.lens_mm, "sensor_width_mm": options.sensor_width_mm,
-            "distance": distance, "location": location.tolist(), "target": target.tolist()}
+            "distance": float(np.linalg.norm(target - location)), "sampled_distance": sampled,
+            "location": location.tolist(), "target": target.tolist()}
