@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 from importlib import metadata
@@ -73,19 +74,32 @@ def texture_id_of(plan: ScenePlan) -> str:
     return f"file:{Path(texture['path']).name}" if texture.get("kind") == "file" else texture_id(texture["spec"])
 
 
-def render_clip(plan: ScenePlan, out_dir: Path, work_dir: Path) -> Path:
+def render_clip(plan: ScenePlan, out_dir: Path, work_dir: Path, threads: int | None = None) -> Path:
     from blender_addon.scene import build_scene
     from synth_core.dataset import ClipWriter
 
     geometry, texture_path, background = prepare_inputs(plan, work_dir)
     built = build_scene(plan, geometry, texture_path)
+    if threads:  # how many cores this worker may use; the pixels do not depend on it
+        built.scene.render.threads_mode, built.scene.render.threads = "FIXED", int(threads)
     r = plan.render
     n_frames = geometry.rendered.stop - geometry.rendered.start
     with ClipWriter(out_dir, r["height"], r["width"], n_frames, tuple(r["passes"]), rgb_format=r["rgb_format"]) as writer:
         # On any error the writer deletes its partial folder: no half-written clip is left.
         write_frames(plan, built, geometry, background, writer, work_dir)
-    emit("done", out=str(out_dir))
+    emit("done", out=str(out_dir), rss_mb=resident_memory_mb())
     return out_dir
+
+
+def resident_memory_mb() -> float:
+    """This process's resident memory (what the executor watches to recycle a worker)."""
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+        return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError, IndexError):  # not Linux: the peak is the best we have
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def write_frames(plan: ScenePlan, built, geometry: ClipGeometry, background: np.ndarray, writer,
@@ -202,23 +216,64 @@ def _version() -> str:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--plan", required=True, type=Path, help="scene plan JSON file")
-    parser.add_argument("--out", required=True, type=Path, help="clip folder to create")
+    parser.add_argument("--plan", type=Path, help="scene plan JSON file (one clip, then exit)")
+    parser.add_argument("--out", type=Path, help="clip folder to create (with --plan)")
     parser.add_argument("--work-dir", type=Path, default=None,
                         help="existing folder for scratch files (default: a temporary folder)")
+    parser.add_argument("--serve", action="store_true",
+                        help="render jobs read from standard input, one JSON object a line, until it ends")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads for Cycles (default: all)")
     args = parser.parse_args(argv)
+    if args.serve:
+        return serve(sys.stdin, args.threads)
+    if args.plan is None or args.out is None:
+        parser.error("give --plan and --out, or --serve")
     try:
         plan = ScenePlan.from_json(args.plan.read_text())
         if args.work_dir is not None:  # owned and removed by the caller (synth render)
-            render_clip(plan, args.out, args.work_dir)
+            render_clip(plan, args.out, args.work_dir, args.threads)
         else:
             with tempfile.TemporaryDirectory(prefix="synth-worker-") as work_dir:
-                render_clip(plan, args.out, Path(work_dir))
+                render_clip(plan, args.out, Path(work_dir), args.threads)
     except (SynthError, OSError) as exc:
         emit("error", message=str(exc), kind=type(exc).__name__)
         return 1
     return 0
 
 
+def serve(lines, threads: int | None) -> int:
+    """A long-lived worker: each input line is a job ``{"out": clip folder, "work_dir": folder,
+    "plan": {...}}`` or, to sample the plan here, ``{"seed": s, "options": {...}}``
+    (:class:`~synth_core.scene.plan.PlanOptions` as a dict). Each job ends with a ``done`` or an
+    ``error`` event. Bad input fails only its job; an unexpected exception ends the process
+    (exit 1), so the executor starts a clean one."""
+    import traceback
+
+    emit("ready", pid=os.getpid())
+    for line in lines:
+        if not line.strip():
+            continue
+        try:
+            job = json.loads(line)
+            tempfile.tempdir = job["work_dir"]  # Python's temporary files too (compiled OSL shaders)
+            render_clip(job_plan(job), Path(job["out"]), Path(job["work_dir"]), threads)
+        except (SynthError, OSError) as exc:
+            emit("error", message=str(exc), kind=type(exc).__name__, rss_mb=resident_memory_mb())
+        except Exception as exc:  # a bug, or Blender in a bad state: do not render on in it
+            traceback.print_exc()
+            emit("error", message=f"{type(exc).__name__}: {exc}", kind="crash")
+            return 1
+    return 0
+
+
+def job_plan(job: dict) -> ScenePlan:
+    from synth_core.scene.plan import PlanOptions, sample_plan
+
+    if "plan" in job:
+        return ScenePlan.from_dict(job["plan"])
+    return sample_plan(int(job["seed"]), PlanOptions.from_dict(job["options"]))
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    # Inside a Blender binary (blender -b --python worker.py -- ARGS) our arguments follow "--".
+    sys.exit(main(sys.argv[sys.argv.index("--") + 1:] if "--" in sys.argv else None))

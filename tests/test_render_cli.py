@@ -44,21 +44,41 @@ def test_relative_out_is_the_users_folder_and_resumes(tmp_path):
     clip_dir = tmp_path / "rel" / "data" / "clip_00000000"
     assert read_clip(clip_dir).n_frames == 1
     assert set(REPO.iterdir()) == before, "the render wrote into the repository"
-    assert sorted(p.name for p in clip_dir.parent.iterdir()) == ["clip_00000000"]  # no scratch left
+    assert sorted(p.name for p in clip_dir.parent.iterdir()) == [".synth", "clip_00000000"]
+    assert sorted(p.name for p in (clip_dir.parent / ".synth").iterdir()) == ["config.json", "events", "index"]
     again = synth("render", "--n", "1", "--out", "rel/data", *TINY_RENDER, cwd=tmp_path)
     assert again.returncode == 0 and "already complete" in again.stderr
 
 
-def _children_running(marker: str) -> list[int]:
+def _workers_under(folder: Path) -> list[int]:
+    """Blender workers (``blender_addon.worker``) whose working folder is inside ``folder``."""
     pids = []
     for entry in Path("/proc").iterdir():
         try:
             cmdline = (entry / "cmdline").read_bytes().decode(errors="replace")
+            cwd = os.readlink(entry / "cwd")
         except OSError:
             continue
-        if entry.name.isdigit() and "blender_addon.worker" in cmdline and marker in cmdline:
+        if entry.name.isdigit() and "blender_addon.worker" in cmdline and cwd.startswith(str(folder)):
             pids.append(int(entry.name))
     return pids
+
+
+def start_render(out: Path, cwd: Path, *args: str, env: dict | None = None) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "synth_cli", "render", "--out", str(out), *args],
+                            cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, **(env or {})})
+
+
+def kill_a_worker_while_it_writes(out: Path, clip: str, process: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 180
+    while not (workers := _workers_under(out)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert workers, "the worker never started"
+    while not (out / f"{clip}.partial").exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)  # kill it while it writes, the worst moment
+    for pid in workers:
+        os.kill(pid, signal.SIGKILL)
 
 
 @pytest.mark.slow
@@ -66,27 +86,35 @@ def test_a_killed_worker_is_named_and_leaves_nothing_behind(tmp_path):
     scratch = tmp_path / "tmp"
     scratch.mkdir()
     out = tmp_path / "killed_out"
-    process = subprocess.Popen([sys.executable, "-m", "synth_cli", "render", "--n", "1", "--out", str(out),
-                                "--frames", "20", "--res", "64x48", "--samples", "1"],
-                               cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               env={**os.environ, "TMPDIR": str(scratch)})
-    deadline = time.monotonic() + 120
-    while not (workers := _children_running(str(out))) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert workers, "the worker never started"
-    while not (out / "clip_00000000.partial").exists() and process.poll() is None \
-            and time.monotonic() < deadline:
-        time.sleep(0.2)  # kill it while it writes, the worst moment
-    for pid in workers:
-        os.kill(pid, signal.SIGKILL)
+    process = start_render(out, tmp_path, "--n", "1", "--retries", "0", "--frames", "20", "--res", "64x48",
+                           "--samples", "1", env={"TMPDIR": str(scratch)})
+    kill_a_worker_while_it_writes(out, "clip_00000000", process)
     _, stderr = process.communicate(timeout=120)
     message = _one_line(stderr)
     assert process.returncode == 1
-    assert "killed by signal 9 (SIGKILL)" in message
-    assert "Traceback" not in stderr and len(stderr.splitlines()) < 8, stderr
-    # OUT was made by this run and holds nothing finished, so it is gone too.
-    assert not out.exists() or list(out.iterdir()) == [], "a killed clip left files in the dataset"
+    assert "clip_00000000: the Blender worker was killed by signal 9 (SIGKILL)" in message
+    assert "Traceback" not in stderr
+    assert sorted(p.name for p in out.iterdir()) == [".synth"], "a killed clip left files in the dataset"
+    assert sorted(p.name for p in (out / ".synth").iterdir()) == ["config.json", "events", "failed"]
     assert list(scratch.iterdir()) == [], "a killed worker left temporary files"
+
+
+@pytest.mark.slow
+def test_killed_workers_are_replaced_and_the_dataset_equals_an_uninterrupted_one(tmp_path):
+    args = ["--n", "2", "--frames", "3", "--res", "64x48", "--samples", "1", "--workers", "2"]
+    calm = start_render(tmp_path / "calm", tmp_path, *args)
+    assert calm.wait(timeout=300) == 0, calm.stderr.read()
+    out = tmp_path / "killed"
+    process = start_render(out, tmp_path, *args, "--retries", "3")
+    kill_a_worker_while_it_writes(out, "clip_00000001", process)
+    _, stderr = process.communicate(timeout=300)
+    assert process.returncode == 0, stderr
+    for clip in ("clip_00000000", "clip_00000001"):
+        assert (out / clip / "checksums.sha256").read_text() == (tmp_path / "calm" / clip / "checksums.sha256").read_text()
+        assert read_clip(out / clip).verify() > 0
+    retries = [line for line in (out / ".synth" / "events").glob("*.jsonl") for line in line.read_text().splitlines()
+               if '"clip_retry"' in line]
+    assert retries, "no worker was killed: the test did not test anything"
 
 
 def test_out_that_is_a_file_is_refused(tmp_path):

@@ -1,33 +1,31 @@
-"""`synth render`: sample scene plans from seeds and render them with headless Blender workers."""
+"""`synth render`: render a dataset of clips with persistent headless Blender workers.
+
+Clip ``i`` has seed ``--seed + i`` and its plan is sampled from that seed alone by the worker
+that renders it (:mod:`synth_cli.farm.workplan`), so the dataset is the same whatever the
+workers, shards or interruptions. Completed clips are skipped: re-running resumes.
+"""
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
-import signal
-import subprocess
 import sys
 import tempfile
+import time
+from importlib import metadata
 from importlib.util import find_spec
 from pathlib import Path
 
 import click
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from synth_core.dataset.format import PARTIAL_SUFFIX
+from synth_cli.farm.local import LocalExecutor, WorkerSettings, clip_name
+from synth_cli.farm.progress import make_reporter
+from synth_cli.farm.workers import WorkerProcess, owner_tag, render_job
+from synth_cli.farm.workplan import UNITS, Shard, WorkPlan, shard_from_environment
+from synth_core.dataset.index import DatasetIndex
 from synth_core.errors import PlanError, RenderError
 from synth_core.scene.plan import PASSES, PlanOptions, ScenePlan, sample_plan
-
-PROGRESS_PREFIX = "SYNTH "  # the worker's progress lines (blender_addon.worker)
-WORK_SUFFIX = ".work"       # a clip's scratch folder, beside it: plan, texture, RGB frames
-LOG_TAIL_LINES = 10         # of a worker's own output, shown when it fails without saying why
-
-
-def clip_name(seed: int) -> str:
-    return f"clip_{seed:08d}"
 
 
 def parse_resolution(value: str) -> tuple[int, int]:
@@ -40,7 +38,9 @@ def parse_resolution(value: str) -> tuple[int, int]:
 
 @click.command("render")
 @click.option("--n", "count", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Number of clips to render.")
+              help="How many clips (or frames, with --unit frames) the dataset holds.")
+@click.option("--unit", type=click.Choice(UNITS), default="clips", show_default=True,
+              help="What --n counts; with 'frames', enough clips for that many frames.")
 @click.option("--out", type=click.Path(path_type=Path), required=True,
               help="Dataset folder; each clip becomes OUT/clip_<seed>/.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
@@ -60,12 +60,31 @@ def parse_resolution(value: str) -> tuple[int, int]:
               help="A folder of your own background images, used instead of the free ones.")
 @click.option("--rgb-format", type=click.Choice(["jpeg", "png"]), default="jpeg", show_default=True)
 @click.option("--no-persistent-data", is_flag=True, help="Rebuild Cycles' scene data every frame.")
-def render(count, out, seed, samples, resolution, frames, passes, shading, body_source,
-           amass_files, background_dir, rgb_format, no_persistent_data) -> None:
-    """Render COUNT clips into OUT, each with every ground-truth pass.
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Blender worker processes on this machine, each rendering many clips.")
+@click.option("--threads", type=click.IntRange(min=1), default=None,
+              help="CPU threads per worker [default: the cores available / --workers].")
+@click.option("--shard", default=None,
+              help="Render only shard i/N of the clips (clip k belongs to shard k mod N); default: "
+                   "from SLURM_ARRAY_TASK_ID/COUNT or JOB_COMPLETION_INDEX + SYNTH_SHARD_COUNT, else all.")
+@click.option("--timeout", "timeout_s", type=click.FloatRange(min=1), default=None,
+              help="Seconds one clip may take before its worker is killed and the clip retried.")
+@click.option("--retries", type=click.IntRange(min=0), default=2, show_default=True,
+              help="Extra attempts for a clip whose worker crashed, was killed or timed out.")
+@click.option("--recycle", "recycle_clips", type=click.IntRange(min=1), default=50, show_default=True,
+              help="Restart each worker after this many clips (bounds memory growth).")
+@click.option("--max-worker-mb", type=click.FloatRange(min=100), default=None,
+              help="Restart a worker once its resident memory passes this many MiB.")
+@click.option("--blender", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Run workers inside this Blender binary instead of the bpy module of this Python.")
+def render(count, unit, out, seed, samples, resolution, frames, passes, shading, body_source, amass_files,
+           background_dir, rgb_format, no_persistent_data, workers, threads, shard, timeout_s, retries,
+           recycle_clips, max_worker_mb, blender) -> None:
+    """Render a dataset of clips into OUT, each with every ground-truth pass.
 
-    A clip folder only appears once all its files are written; clips already in
-    OUT are skipped, so re-running the same command resumes an interrupted dataset.
+    A clip folder only appears once all its files are written; clips already in OUT are
+    skipped, so re-running the same command resumes an interrupted dataset. Failing clips
+    are retried, then listed (exit code 1) while the others go on.
     Look at a clip with `synth preview OUT/clip_<seed>`.
 
     Example: `synth render --n 1 --out demo_out --frames 10`.
@@ -79,38 +98,79 @@ def render(count, out, seed, samples, resolution, frames, passes, shading, body_
         background_kinds=() if background_dir else ("hdri", "photo"),
         background_dir=str(background_dir.expanduser().resolve()) if background_dir else None,
         persistent_data=not no_persistent_data, rgb_format=rgb_format)
-    _require_bpy()
+    shard = Shard.parse(shard) if shard else (shard_from_environment() or Shard())
+    workplan = WorkPlan.of(seed, count, unit, frames)
+    settings = WorkerSettings(workers=workers, threads=threads or max(1, _cores() // workers),
+                              blender=str(Path(blender).resolve()) if blender else None, timeout_s=timeout_s,
+                              retries=retries, recycle_clips=recycle_clips, max_rss_mb=max_worker_mb)
+    if blender is None:
+        _require_bpy()
+    sample_plan(seed, options)  # bad options or inputs fail here, before any folder or worker exists
     # Absolute before anything crosses a process boundary: workers run in another folder.
     out, created = prepare_output(out)
+    console = Console(stderr=True)
     try:
-        rendered = _render_all(out, seed, count, options)
+        DatasetIndex(out).claim_config(dataset_config(seed, options))
+        summary = _render_shard(out, workplan, shard, options, settings, console)
     except BaseException:
-        if created and not any(out.iterdir()):  # an input error: leave no empty OUT behind
+        if created and not any(out.iterdir()):  # nothing was made: leave no empty OUT behind
             out.rmdir()
         raise
-    Console(stderr=True).print(f"[green]{rendered} clip(s) rendered into {escape(str(out))}[/]")
+    _report(console, out, summary)
 
 
-def _render_all(out: Path, seed: int, count: int, options: PlanOptions) -> int:
-    seeds = [s for s in range(seed, seed + count) if not (out / clip_name(s)).is_dir()]
-    console = Console(stderr=True)
-    if len(seeds) < count:
-        console.print(f"{count - len(seeds)} clip(s) already complete in {escape(str(out))}; skipping them.")
-    plans = [sample_plan(s, options) for s in seeds]  # every plan is checked before rendering
-    with _progress(console) as progress:
-        renders_per_clip = options.n_frames * (2 if "rgb" in options.passes else 1)  # RGB + labels
-        task = progress.add_task("rendering", total=len(plans) * renders_per_clip)
+def _render_shard(out: Path, workplan: WorkPlan, shard: Shard, options: PlanOptions, settings: WorkerSettings,
+                  console: Console):
+    existing = {entry.name for entry in os.scandir(out)}
+    seeds = [s for s in workplan.seeds(shard) if clip_name(s) not in existing]
+    owned = len(workplan.seeds(shard))
+    where = f" (shard {shard})" if shard.count > 1 else ""
+    if len(seeds) < owned:
+        console.print(f"{owned - len(seeds)} of {owned} clip(s){where} already complete in "
+                      f"{escape(str(out))}; skipping them.", highlight=False)
+    renders_per_frame = 2 if "rgb" in options.passes else 1  # RGB + labels
+    with make_reporter(console, len(seeds), options.n_frames, renders_per_frame) as reporter:
+        return LocalExecutor(out, options.to_dict(), settings, reporter).run(seeds)
 
-        def on_event(event: dict) -> None:
-            if event["event"] == "render":
-                progress.advance(task)
-            elif event["event"] == "start":  # a clip may be shorter (a short AMASS file)
-                progress.update(task, total=progress.tasks[0].total - renders_per_clip + event["renders"])
 
-        for plan in plans:
-            progress.update(task, description=clip_name(plan.seed))
-            run_worker(plan, out / clip_name(plan.seed), on_event)
-    return len(plans)
+def _report(console: Console, out: Path, summary) -> None:
+    if summary.interrupted:
+        console.print(f"[yellow]Interrupted after {len(summary.rendered)} clip(s); re-run the same "
+                      "command to resume.[/]")
+        sys.exit(130)
+    console.print(f"[green]{len(summary.rendered)} clip(s) rendered into {escape(str(out))}[/]")
+    if summary.failed:
+        console.print(f"[red]{len(summary.failed)} clip(s) failed[/] (recorded in "
+                      f"{escape(str(out / '.synth' / 'failed'))}):", highlight=False)
+        for failed_seed, reason in sorted(summary.failed.items()):
+            console.print(f"  {clip_name(failed_seed)}: {escape(reason)}", highlight=False)
+        sys.exit(1)
+
+
+def dataset_config(first_seed: int, options: PlanOptions) -> dict:
+    """What makes a dataset itself (identity: same seeds and options, same clips) and where it
+    came from (provenance: versions, asset checksums, the command)."""
+    from synth_core.assets import load_manifest
+
+    versions = {name: _version(name) for name in ("synth-humans", "bpy", "numpy")}
+    assets = {asset.id: asset.sha256 for asset in load_manifest() if asset.sha256}
+    return {"identity": {"first_seed": first_seed, "options": options.to_dict()},
+            "provenance": {"versions": versions, "assets": assets, "created": time.time(),
+                           "command": sys.argv}}
+
+
+def _version(package: str) -> str | None:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
 
 
 def parse_passes(value: str) -> tuple[str, ...]:
@@ -138,77 +198,24 @@ def prepare_output(out: Path) -> tuple[Path, bool]:
     return out, created
 
 
-def _progress(console: Console) -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeRemainingColumn(), console=console, transient=False)
-
-
 def _require_bpy() -> None:
     if find_spec("bpy") is None:
         raise RenderError("rendering needs Blender as a Python module: pip install -e '.[blender]' "
-                          "(bpy 5.0.1, Python 3.11)")
+                          "(bpy 5.0.1, Python 3.11), or a Blender binary with --blender PATH")
 
 
-def run_worker(plan: ScenePlan, clip_dir: Path, on_event=None) -> None:
-    """Render one plan in a fresh Blender process; raise RenderError with its message on failure.
-
-    The worker's scratch files (plan, texture, RGB frames) live in ``<clip_dir>.work/`` beside
-    the clip, never in /tmp: a killed run leaves nothing outside the dataset, and the next
-    attempt at the same clip clears it. ``on_event`` receives each progress event of the
-    worker (``{"event": "render", "kind": "rgb" | "labels", "frame": i}``, ...)."""
+def run_worker(plan: ScenePlan, clip_dir: Path, on_event=None, timeout_s: float | None = None) -> None:
+    """Render one plan into ``clip_dir`` with a Blender worker started for it; raise
+    RenderError with the worker's message on failure. ``on_event`` receives each progress
+    event (``{"event": "render", "kind": "rgb" | "labels", "frame": i}``, ...)."""
     clip_dir = Path(clip_dir).expanduser().resolve()
-    work_dir = clip_dir.with_name(clip_dir.name + WORK_SUFFIX)
-    shutil.rmtree(work_dir, ignore_errors=True)  # left by a killed attempt at this clip
+    clip_dir.parent.mkdir(parents=True, exist_ok=True)
+    worker = WorkerProcess("worker", clip_dir.with_name(f".{clip_dir.name}.work-{owner_tag()}"))
     try:
-        work_dir.mkdir(parents=True)
-        plan_path = work_dir / "plan.json"
-        plan_path.write_text(plan.to_json())
-        code, error, tail = _run_worker_process(plan_path, clip_dir, work_dir, on_event)
-    except OSError as exc:
-        raise RenderError(f"cannot prepare seed {plan.seed} in {work_dir}: {exc.strerror or exc}") from None
+        result = render_job(worker, clip_dir, {"plan": plan.to_dict()}, on_event, timeout_s)
     finally:
-        shutil.rmtree(work_dir, ignore_errors=True)
-    if code != 0:  # a killed worker cannot clean up after itself
-        shutil.rmtree(clip_dir.with_name(clip_dir.name + PARTIAL_SUFFIX), ignore_errors=True)
-    if code < 0:
-        raise RenderError(f"Blender worker for seed {plan.seed} was {_signal_text(-code)}")
-    if code != 0:
-        detail = error or "its last output lines:\n" + "\n".join(tail)
-        raise RenderError(f"Blender worker failed on seed {plan.seed} (exit code {code}): {detail}")
-
-
-def _run_worker_process(plan_path: Path, clip_dir: Path, work_dir: Path, on_event):
-    """Run ``blender_addon.worker``; returns (exit code, its error message or None, log tail)."""
-    command = [sys.executable, "-P", "-m", "blender_addon.worker", "--plan", str(plan_path),
-               "--out", str(clip_dir), "--work-dir", str(work_dir)]
-    # TMPDIR: Blender's own temporary files (compiled OSL shaders) go into the work folder too.
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": _import_root_path(), "TMPDIR": str(work_dir)}
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                               env=env, cwd=work_dir)
-    error, tail = None, []
-    for line in process.stdout:
-        if line.startswith(PROGRESS_PREFIX):
-            event = json.loads(line[len(PROGRESS_PREFIX):])
-            if on_event is not None:
-                on_event(event)
-            if event["event"] == "error":
-                error = event["message"]
-        else:
-            tail = (tail + [line.rstrip()])[-LOG_TAIL_LINES:]
-    return process.wait(), error, tail
-
-
-def _import_root_path() -> str:
-    """PYTHONPATH for the worker: the folder this process imports ``blender_addon`` from first,
-    so the worker runs the same code (a checkout, an editable install or a wheel)."""
-    root = str(Path(find_spec("blender_addon").origin).resolve().parents[1])
-    return os.pathsep.join([root, *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))])
-
-
-def _signal_text(number: int) -> str:
-    try:
-        name = signal.Signals(number).name
-    except ValueError:
-        name = "unknown signal"
-    hint = " (out of memory, or killed by a user or a scheduler)" if number == signal.SIGKILL else ""
-    return f"killed by signal {number} ({name}){hint}"
+        worker.stop()
+    if not result.ok:
+        tail = "" if result.kind not in ("crash",) or not result.log_tail else \
+            "; its last output lines:\n" + "\n".join(result.log_tail)
+        raise RenderError(f"Blender worker failed on seed {plan.seed}: {result.message}{tail}")

@@ -1,0 +1,149 @@
+"""Render a list of seeds on this machine with N persistent Blender workers.
+
+Each worker slot is a thread driving one :class:`~synth_cli.farm.workers.WorkerProcess`. A
+slot takes the next seed, skips it if the clip exists (another shard may have made it),
+renders it, and on failure retries with backoff (kills, crashes and timeouts; bad input is not
+retried), then records the clip as failed and goes on. Workers are recycled after
+``recycle_clips`` clips or when their memory passes ``max_rss_mb``. Ctrl-C stops every worker;
+their partial clips and scratch folders are removed, and the next run resumes.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from synth_cli.farm.workers import ClipResult, WorkerProcess, owner_tag, remove_stale_scratch, render_job
+from synth_core.dataset.index import STATE_DIR, DatasetIndex
+
+MAX_BACKOFF_S = 30.0
+
+
+def clip_name(seed: int) -> str:
+    return f"clip_{seed:08d}"
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    """How each local worker runs (none of it changes a pixel)."""
+
+    workers: int = 1
+    threads: int | None = None        # Cycles threads per worker (None: all cores)
+    blender: str | None = None        # a Blender binary; None: the bpy module of this Python
+    timeout_s: float | None = None    # per clip attempt
+    retries: int = 2                  # extra attempts after a failure that may not repeat
+    backoff_s: float = 1.0            # first wait before a retry; doubles each time
+    recycle_clips: int = 50           # restart a worker after this many clips...
+    max_rss_mb: float | None = None   # ...or once its resident memory passes this
+
+
+@dataclass
+class Summary:
+    rendered: list[int] = field(default_factory=list)
+    skipped: list[int] = field(default_factory=list)
+    failed: dict[int, str] = field(default_factory=dict)
+    interrupted: bool = False
+
+
+class LocalExecutor:
+    """Renders seeds into ``out`` with ``settings.workers`` Blender workers on this machine."""
+
+    def __init__(self, out: Path, options_dict: dict, settings: WorkerSettings, reporter) -> None:
+        self.out, self.options_dict, self.settings, self.reporter = out, options_dict, settings, reporter
+        self.owner = owner_tag()
+        self.index = DatasetIndex(out)
+        self.scratch_root = out / STATE_DIR / "tmp"
+        self.summary = Summary()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._workers: list[WorkerProcess] = []
+
+    def run(self, seeds) -> Summary:
+        remove_stale_scratch(self.scratch_root)
+        pending = iter(seeds)
+        self.index.log_event(self.owner, "run_started", workers=self.settings.workers)
+        threads = [threading.Thread(target=self._slot, args=(slot, pending), daemon=True)
+                   for slot in range(self.settings.workers)]
+        for thread in threads:
+            thread.start()
+        try:
+            while any(thread.is_alive() for thread in threads):
+                for thread in threads:
+                    thread.join(timeout=0.2)
+        except KeyboardInterrupt:
+            self.summary.interrupted = True
+            self._stop.set()
+            for worker in list(self._workers):
+                worker.kill()
+            for thread in threads:
+                thread.join(timeout=60)
+        if self.scratch_root.is_dir() and not any(self.scratch_root.iterdir()):
+            self.scratch_root.rmdir()
+        self.index.log_event(self.owner, "run_finished", rendered=len(self.summary.rendered),
+                             failed=len(self.summary.failed), interrupted=self.summary.interrupted)
+        return self.summary
+
+    def _next_seed(self, pending) -> int | None:
+        with self._lock:
+            return next(pending, None)
+
+    def _slot(self, slot: int, pending) -> None:
+        worker = WorkerProcess(f"w{slot}", self.scratch_root / f"{self.owner}-w{slot}",
+                               self.settings.threads, self.settings.blender)
+        with self._lock:
+            self._workers.append(worker)
+        try:
+            while not self._stop.is_set():
+                seed = self._next_seed(pending)
+                if seed is None:
+                    break
+                if (self.out / clip_name(seed)).is_dir():
+                    self.summary.skipped.append(seed)
+                    self.reporter.clip_skipped(seed)
+                    continue
+                self._render_with_retries(slot, worker, seed)
+                self._maybe_recycle(worker)
+        finally:
+            worker.stop()
+            self.reporter.worker_state(slot, "finished")
+
+    def _render_with_retries(self, slot: int, worker: WorkerProcess, seed: int) -> None:
+        name = clip_name(seed)
+        job = {"seed": seed, "options": self.options_dict}
+        attempts, result = 0, ClipResult(False, "not started")
+        while not self._stop.is_set() and attempts <= self.settings.retries:
+            attempts += 1
+            self.reporter.clip_started(slot, seed, attempts)
+            result = render_job(worker, self.out / name, job,
+                                lambda event: self.reporter.worker_event(slot, seed, event),
+                                self.settings.timeout_s)
+            if result.ok or not result.retryable:
+                break
+            if self._stop.is_set():
+                return
+            self.index.log_event(self.owner, "clip_retry", clip=name, attempt=attempts, reason=result.message)
+            self._stop.wait(min(self.settings.backoff_s * 2 ** (attempts - 1), MAX_BACKOFF_S))
+        if self._stop.is_set() and not result.ok:
+            return  # interrupted: neither done nor failed; the next run renders it
+        if result.ok:
+            self.summary.rendered.append(seed)
+            self.index.record_done(self.owner, name, seed, self.options_dict["n_frames"])
+            self.index.log_event(self.owner, "clip_done", clip=name, attempts=attempts, rss_mb=result.rss_mb)
+        else:
+            self.summary.failed[seed] = result.message
+            self.index.record_failed(name, seed, result.message, attempts, self.owner)
+            self.index.log_event(self.owner, "clip_failed", clip=name, attempts=attempts, reason=result.message,
+                                 log_tail=result.log_tail)
+        self.reporter.clip_finished(slot, seed, result.ok, result.message)
+
+    def _maybe_recycle(self, worker: WorkerProcess) -> None:
+        settings = self.settings
+        too_old = worker.clips_done >= settings.recycle_clips
+        too_big = settings.max_rss_mb is not None and (worker.rss_mb or 0) > settings.max_rss_mb
+        if worker.alive and (too_old or too_big):
+            self.index.log_event(self.owner, "worker_recycled", worker=worker.name, clips=worker.clips_done,
+                                 rss_mb=worker.rss_mb)
+            worker.stop()
+            worker.scratch.mkdir(parents=True, exist_ok=True)
