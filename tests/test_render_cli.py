@@ -191,3 +191,37 @@ def test_error_text_keeps_its_square_brackets(tmp_path, monkeypatch):
     result = _invoke("--out", str(tmp_path / "out"), "--body", "smpl", *TINY_RENDER)
     assert result.exit_code == 1
     assert "[assets]" in result.output
+
+
+@pytest.mark.slow
+def test_a_config_file_sets_flags_the_command_line_overrides_and_the_dataset_records(tmp_path):
+    (tmp_path / "job.toml").write_text('n = 2\nres = "64x48"\nframes = 1\nsamples = 1\npasses = "rgb,depth"\n'
+                                       'no-persistent-data = true\n')
+    result = synth("render", "--config", "job.toml", "--n", "1", "--out", "data", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in (tmp_path / "data").glob("clip_*")) == ["clip_00000000"]  # --n 1 won
+    clip = read_clip(tmp_path / "data" / "clip_00000000")
+    assert clip.passes == ("rgb", "depth") and (clip.height, clip.width) == (48, 64)
+    import json
+
+    recorded = json.loads((tmp_path / "data" / ".synth" / "config.json").read_text())
+    assert recorded["identity"]["options"]["persistent_data"] is False
+    assert recorded["provenance"]["versions"]["bpy"] and recorded["provenance"]["assets"]["body/default"]
+
+
+def test_an_unknown_config_key_is_named(tmp_path):
+    (tmp_path / "job.toml").write_text("n = 2\nsampels = 4\n")
+    result = _invoke("--config", str(tmp_path / "job.toml"), "--out", str(tmp_path / "out"))
+    assert result.exit_code == 2 and "unknown key(s) sampels" in _one_line(result.output)
+
+
+def test_other_options_into_an_existing_dataset_are_refused_before_rendering(tmp_path):
+    from synth_cli.commands.render import dataset_config
+    from synth_core.dataset.index import DatasetIndex
+    from synth_core.scene.plan import PlanOptions
+
+    DatasetIndex(tmp_path).claim_config(dataset_config(0, PlanOptions(width=64, height=48, n_frames=1, samples=1)))
+    result = _invoke("--out", str(tmp_path), *TINY_RENDER[:-1], "4")
+    assert result.exit_code == 1
+    assert "options.samples: dataset has 1, this run 4" in _one_line(result.output)
+    assert not list(tmp_path.glob("clip_*"))

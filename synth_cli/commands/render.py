@@ -11,6 +11,7 @@ import os
 import sys
 import tempfile
 import time
+import tomllib
 from importlib import metadata
 from importlib.util import find_spec
 from pathlib import Path
@@ -36,7 +37,31 @@ def parse_resolution(value: str) -> tuple[int, int]:
     return width, height
 
 
+def load_config_file(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """``--config job.toml``: every key is a flag of this command (``n = 1000``, ``res =
+    "640x480"``, ``amass = ["a.npz"]``, ``no-persistent-data = true``); flags given on the
+    command line win. Unknown keys are an error naming them."""
+    if value is None:
+        return None
+    try:
+        with open(value, "rb") as handle:
+            data = tomllib.load(handle)
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise click.BadParameter(f"cannot read {value}: {exc}", ctx, param) from None
+    names = {option.lstrip("-").replace("-", "_"): p.name for p in ctx.command.params
+             for option in p.opts if p.name not in ("config", "help")}
+    unknown = sorted(key for key in data if key.replace("-", "_") not in names)
+    if unknown:
+        raise click.BadParameter(f"{value}: unknown key(s) {', '.join(unknown)}; keys are the flags of "
+                                 f"`synth render` ({', '.join(sorted(names))})", ctx, param)
+    ctx.default_map = {**(ctx.default_map or {}), **{names[key.replace("-", "_")]: v for key, v in data.items()}}
+    return value
+
+
 @click.command("render")
+@click.option("--config", type=click.Path(exists=True, dir_okay=False), is_eager=True, expose_value=False,
+              callback=load_config_file,
+              help="A TOML file of flags (e.g. n = 1000, res = \"640x480\", workers = 2); flags given here win.")
 @click.option("--n", "count", type=click.IntRange(min=1), default=1, show_default=True,
               help="How many clips (or frames, with --unit frames) the dataset holds.")
 @click.option("--unit", type=click.Choice(UNITS), default="clips", show_default=True,

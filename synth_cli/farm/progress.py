@@ -115,7 +115,7 @@ class PlainReporter(Reporter):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self._last = 0.0
+        self._last = time.monotonic()
 
     def refresh(self, force: bool = False) -> None:
         now = time.monotonic()
@@ -124,10 +124,10 @@ class PlainReporter(Reporter):
         self._last = now
         with self.lock:
             remaining = max(self.total_frames - self.frames_done, 0)
-            eta = remaining / self.frames_per_second if self.frames_per_second > 0 else float("nan")
+            eta = f"{remaining / self.frames_per_second:.0f} s" if self.frames_per_second > 0 else "-"
             line = (f"frames {int(self.frames_done)}/{self.total_frames}  {self.frames_per_second:.2f} frames/s  "
                     f"clips done {self.clips_done} failed {self.clips_failed} skipped {self.clips_skipped}  "
-                    f"ETA {eta:.0f} s")
+                    f"ETA {eta}")
         self.console.print(line, highlight=False, markup=False)
 
     def __exit__(self, *exc_info) -> None:

@@ -126,8 +126,18 @@ def _write_json_atomic(path: Path, data: dict) -> None:
 
 
 def _config_mismatch(path: Path, recorded: dict, given: dict) -> str:
-    keys = sorted(set(recorded) | set(given))
+    recorded, given = _flatten(recorded), _flatten(given)
     differences = [f"{key}: dataset has {recorded.get(key)!r}, this run {given.get(key)!r}"
-                   for key in keys if recorded.get(key) != given.get(key)]
-    return (f"this dataset was rendered with another configuration ({path}); render into another "
+                   for key in sorted(set(recorded) | set(given)) if recorded.get(key) != given.get(key)]
+    return (f"{path.parent.parent} was rendered with other options ({path}); render into another "
             f"folder or use the same options. Differences: " + "; ".join(differences))
+
+
+def _flatten(data: dict, prefix: str = "") -> dict:
+    flat = {}
+    for key, value in data.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[prefix + key] = value
+    return flat
