@@ -74,12 +74,15 @@ def texture_id_of(plan: ScenePlan) -> str:
     return f"file:{Path(texture['path']).name}" if texture.get("kind") == "file" else texture_id(texture["spec"])
 
 
-def render_clip(plan: ScenePlan, out_dir: Path, work_dir: Path, threads: int | None = None) -> Path:
+def render_clip(plan: ScenePlan, out_dir: Path, work_dir: Path, threads: int | None = None,
+                device: str = "cpu") -> Path:
+    from blender_addon.render.devices import enable_device
     from blender_addon.scene import build_scene
     from synth_core.dataset import ClipWriter
 
     geometry, texture_path, background = prepare_inputs(plan, work_dir)
     built = build_scene(plan, geometry, texture_path)
+    enable_device(built.scene, device)  # after building: a fresh scene resets the preferences
     if threads:  # how many cores this worker may use; the pixels do not depend on it
         built.scene.render.threads_mode, built.scene.render.threads = "FIXED", int(threads)
     r = plan.render
@@ -139,6 +142,7 @@ def clip_meta(plan: ScenePlan) -> dict:
     import bpy
 
     from synth_core.backgrounds import background_id
+    from synth_core.scene.clip import motion_edges
 
     k, rt = plan.intrinsics, plan.extrinsics
     return {
@@ -148,7 +152,10 @@ def clip_meta(plan: ScenePlan) -> dict:
         "camera": {"K": k.tolist(), "Rt": rt.tolist(), "location": cam.camera_location(rt).tolist()},
         "body": {"source": plan.body["source"], "gender": plan.body["gender"]},
         "motion": {"source": plan.motion["source"], "name": _motion_name(plan),
-                   "start": plan.motion["start"]},
+                   "start": plan.motion["start"], "frames": plan.motion["n_frames"],
+                   # a short AMASS file gives fewer frames than asked for
+                   "requested_frames": plan.motion.get("requested_frames", plan.motion["n_frames"]),
+                   **motion_edges(plan)},
     }
 
 
@@ -223,25 +230,26 @@ def main(argv=None) -> int:
     parser.add_argument("--serve", action="store_true",
                         help="render jobs read from standard input, one JSON object a line, until it ends")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for Cycles (default: all)")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, optix, hip, metal or oneapi")
     args = parser.parse_args(argv)
     if args.serve:
-        return serve(sys.stdin, args.threads)
+        return serve(sys.stdin, args.threads, args.device)
     if args.plan is None or args.out is None:
         parser.error("give --plan and --out, or --serve")
     try:
         plan = ScenePlan.from_json(args.plan.read_text())
         if args.work_dir is not None:  # owned and removed by the caller (synth render)
-            render_clip(plan, args.out, args.work_dir, args.threads)
+            render_clip(plan, args.out, args.work_dir, args.threads, args.device)
         else:
             with tempfile.TemporaryDirectory(prefix="synth-worker-") as work_dir:
-                render_clip(plan, args.out, Path(work_dir), args.threads)
+                render_clip(plan, args.out, Path(work_dir), args.threads, args.device)
     except (SynthError, OSError) as exc:
         emit("error", message=str(exc), kind=type(exc).__name__)
         return 1
     return 0
 
 
-def serve(lines, threads: int | None) -> int:
+def serve(lines, threads: int | None, device: str = "cpu") -> int:
     """A long-lived worker: each input line is a job ``{"out": clip folder, "work_dir": folder,
     "plan": {...}}`` or, to sample the plan here, ``{"seed": s, "options": {...}}``
     (:class:`~synth_core.scene.plan.PlanOptions` as a dict). Each job ends with a ``done`` or an
@@ -256,7 +264,7 @@ def serve(lines, threads: int | None) -> int:
         try:
             job = json.loads(line)
             tempfile.tempdir = job["work_dir"]  # Python's temporary files too (compiled OSL shaders)
-            render_clip(job_plan(job), Path(job["out"]), Path(job["work_dir"]), threads)
+            render_clip(job_plan(job), Path(job["out"]), Path(job["work_dir"]), threads, device)
         except (SynthError, OSError) as exc:
             emit("error", message=str(exc), kind=type(exc).__name__, rss_mb=resident_memory_mb())
         except Exception as exc:  # a bug, or Blender in a bad state: do not render on in it

@@ -225,3 +225,24 @@ def test_other_options_into_an_existing_dataset_are_refused_before_rendering(tmp
     assert result.exit_code == 1
     assert "options.samples: dataset has 1, this run 4" in _one_line(result.output)
     assert not list(tmp_path.glob("clip_*"))
+
+
+def test_osl_on_a_gpu_without_osl_is_refused_before_any_work(tmp_path):
+    result = _invoke("--out", str(tmp_path / "out"), "--device", "cuda", *TINY_RENDER)
+    assert result.exit_code == 1 and "cannot run OSL" in _one_line(result.output)
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_absent_gpu_is_named_before_any_work(tmp_path):
+    from synth_cli.farm.workers import check_device
+
+    try:
+        check_device("cuda")
+    except Exception as exc:  # the expected case on a machine without an NVIDIA GPU
+        assert "no CUDA device" in str(exc)
+    else:
+        pytest.skip("this machine has a CUDA device that Blender can use, so it cannot be absent")
+    result = _invoke("--out", str(tmp_path / "out"), "--device", "cuda", "--shading", "nodes", *TINY_RENDER)
+    assert result.exit_code == 1 and "no CUDA device" in _one_line(result.output)
+    assert not (tmp_path / "out").exists()
+    assert check_device("cpu") == "CPU"

@@ -22,11 +22,11 @@ from rich.markup import escape
 
 from synth_cli.farm.local import LocalExecutor, WorkerSettings, clip_name
 from synth_cli.farm.progress import make_reporter
-from synth_cli.farm.workers import WorkerProcess, owner_tag, render_job
+from synth_cli.farm.workers import WorkerProcess, check_device, owner_tag, render_job
 from synth_cli.farm.workplan import UNITS, Shard, WorkPlan, shard_from_environment
 from synth_core.dataset.index import DatasetIndex
 from synth_core.errors import PlanError, RenderError
-from synth_core.scene.plan import PASSES, PlanOptions, ScenePlan, sample_plan
+from synth_core.scene.plan import OSL_DEVICES, PASSES, RENDER_DEVICES, PlanOptions, ScenePlan, sample_plan
 
 
 def parse_resolution(value: str) -> tuple[int, int]:
@@ -102,9 +102,11 @@ def load_config_file(ctx: click.Context, param: click.Parameter, value: str | No
               help="Restart a worker once its resident memory passes this many MiB.")
 @click.option("--blender", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Run workers inside this Blender binary instead of the bpy module of this Python.")
+@click.option("--device", type=click.Choice(RENDER_DEVICES), default="cpu", show_default=True,
+              help="Cycles device of every worker; checked before any work (OSL needs cpu or optix).")
 def render(count, unit, out, seed, samples, resolution, frames, passes, shading, body_source, amass_files,
            background_dir, rgb_format, no_persistent_data, workers, threads, shard, timeout_s, retries,
-           recycle_clips, max_worker_mb, blender) -> None:
+           recycle_clips, max_worker_mb, blender, device) -> None:
     """Render a dataset of clips into OUT, each with every ground-truth pass.
 
     A clip folder only appears once all its files are written; clips already in OUT are
@@ -126,10 +128,16 @@ def render(count, unit, out, seed, samples, resolution, frames, passes, shading,
     shard = Shard.parse(shard) if shard else (shard_from_environment() or Shard())
     workplan = WorkPlan.of(seed, count, unit, frames)
     settings = WorkerSettings(workers=workers, threads=threads or max(1, _cores() // workers),
-                              blender=str(Path(blender).resolve()) if blender else None, timeout_s=timeout_s,
+                              blender=str(Path(blender).resolve()) if blender else None, device=device,
+                              timeout_s=timeout_s,
                               retries=retries, recycle_clips=recycle_clips, max_rss_mb=max_worker_mb)
     if blender is None:
         _require_bpy()
+    if shading == "osl" and device not in OSL_DEVICES:
+        raise RenderError(f"--device {device} cannot run OSL shaders (only {' and '.join(OSL_DEVICES)} can); "
+                          "use --shading nodes, the same lighting as a node group")
+    if device != "cpu":
+        check_device(device, settings.blender)  # a missing GPU fails here, not in every worker
     sample_plan(seed, options)  # bad options or inputs fail here, before any folder or worker exists
     # Absolute before anything crosses a process boundary: workers run in another folder.
     out, created = prepare_output(out)

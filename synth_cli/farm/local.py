@@ -32,6 +32,7 @@ class WorkerSettings:
     workers: int = 1
     threads: int | None = None        # Cycles threads per worker (None: all cores)
     blender: str | None = None        # a Blender binary; None: the bpy module of this Python
+    device: str = "cpu"               # Cycles device: cpu, cuda, optix, hip, metal, oneapi
     timeout_s: float | None = None    # per clip attempt
     retries: int = 2                  # extra attempts after a failure that may not repeat
     backoff_s: float = 1.0            # first wait before a retry; doubles each time
@@ -91,7 +92,7 @@ class LocalExecutor:
 
     def _slot(self, slot: int, pending) -> None:
         worker = WorkerProcess(f"w{slot}", self.scratch_root / f"{self.owner}-w{slot}",
-                               self.settings.threads, self.settings.blender)
+                               self.settings.threads, self.settings.blender, self.settings.device)
         with self._lock:
             self._workers.append(worker)
         try:

@@ -28,6 +28,7 @@ from importlib.util import find_spec
 from pathlib import Path
 
 from synth_core.dataset.format import PARTIAL_SUFFIX
+from synth_core.errors import RenderError
 
 PROGRESS_PREFIX = "SYNTH "   # the worker's event lines (blender_addon.worker.emit)
 LOG_TAIL_LINES = 10          # of a worker's own output, kept to explain a failure
@@ -59,10 +60,10 @@ def owner_tag() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
 
 
-def worker_command(blender: str | None, threads: int | None) -> list[str]:
+def worker_command(blender: str | None, threads: int | None, device: str = "cpu") -> list[str]:
     """``python -m blender_addon.worker --serve`` with the bpy module of this environment, or the
     worker script run inside a Blender binary (``blender -b --python worker.py -- --serve``)."""
-    options = ["--serve"] + (["--threads", str(threads)] if threads else [])
+    options = ["--serve", "--device", device] + (["--threads", str(threads)] if threads else [])
     if blender is None:
         return [sys.executable, "-P", "-m", "blender_addon.worker", *options]
     script = Path(find_spec("blender_addon").origin).parent / "worker.py"
@@ -81,6 +82,21 @@ def worker_environment(work_dir: Path | None = None) -> dict[str, str]:
     return env
 
 
+def check_device(device: str, blender: str | None = None) -> str:
+    """Ask Blender whether it can render on ``device``; returns the device names or raises
+    RenderError with Blender's reason (no such back-end, no such GPU). Costs one Blender start."""
+    if blender is None:
+        command = [sys.executable, "-P", "-m", "blender_addon.render.devices", device]
+    else:
+        script = Path(find_spec("blender_addon").origin).parent / "render" / "devices.py"
+        command = [blender, "--background", "--factory-startup", "--python", str(script), "--", device]
+    result = subprocess.run(command, capture_output=True, text=True, env=worker_environment())
+    lines = [line for line in result.stdout.splitlines() if line.strip()]
+    if result.returncode != 0:
+        raise RenderError(lines[-1] if lines else f"Blender could not check device {device}: {result.stderr[-500:]}")
+    return lines[-1]
+
+
 def signal_text(number: int) -> str:
     try:
         name = signal.Signals(number).name
@@ -93,8 +109,9 @@ def signal_text(number: int) -> str:
 class WorkerProcess:
     """One Blender worker serving clip jobs until :meth:`stop` (or a kill)."""
 
-    def __init__(self, name: str, scratch: Path, threads: int | None = None, blender: str | None = None):
-        self.name, self.threads, self.blender = name, threads, blender
+    def __init__(self, name: str, scratch: Path, threads: int | None = None, blender: str | None = None,
+                 device: str = "cpu"):
+        self.name, self.threads, self.blender, self.device = name, threads, blender, device
         self.scratch = scratch  # TMPDIR of the worker: Blender's own temporary files
         self.clips_done = 0
         self.rss_mb: float | None = None
@@ -109,7 +126,7 @@ class WorkerProcess:
     def start(self) -> None:
         self.scratch.mkdir(parents=True, exist_ok=True)
         self._process = subprocess.Popen(
-            worker_command(self.blender, self.threads), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            worker_command(self.blender, self.threads, self.device), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, text=True, env=worker_environment(self.scratch), cwd=self.scratch)
         self._lines = queue.Queue()
         threading.Thread(target=self._pump, args=(self._process, self._lines), daemon=True).start()

@@ -32,6 +32,9 @@ PLAN_VERSION = 1
 PASSES = ("rgb", "depth", "segmentation", "flow_forward", "flow_backward", "normals")
 SHADINGS = ("osl", "nodes")
 MOTION_SOURCES = ("procedural", "amass")
+# Cycles devices (chosen per worker, not per plan); only the CPU and OptiX run OSL.
+RENDER_DEVICES = ("cpu", "cuda", "optix", "hip", "metal", "oneapi")
+OSL_DEVICES = ("cpu", "optix")
 MAX_RESOLUTION = 4096
 MAX_SAMPLES = 4096
 
@@ -245,7 +248,7 @@ def _sample_motion(rng: np.random.Generator, options: PlanOptions) -> dict:
     path = str(Path(options.amass_files[int(rng.integers(len(options.amass_files)))]).resolve())
     available = load_amass(path, target_fps=options.fps).n_frames
     n_frames, start = amass_window(rng, available, options.n_frames, path)
-    return {"source": "amass", "path": path, "start": start, **common, "n_frames": n_frames,
+    return {"source": "amass", "path": path, "start": start, "n_frames": n_frames, "fps": options.fps,
             "requested_frames": options.n_frames, "available_frames": available}
 
 
@@ -287,8 +290,8 @@ def _place_camera(rng: np.random.Generator, plan: ScenePlan, options: PlanOption
     if options.keep_body_in_view:
         centres, radii = body_extent_spheres(body_model_of(plan), geometry)
         rt = cam.look_at(location, target)
-        move = cam.move_to_contain(plan.intrinsics, rt, options.width, options.height,
-                                   centres.reshape(-1, 3), radii.ravel())
+        k = cam.intrinsics(options.lens_mm, options.sensor_width_mm, options.width, options.height)
+        move = cam.move_to_contain(k, rt, options.width, options.height, centres.reshape(-1, 3), radii.ravel())
         location = location + rt[:, :3].T @ move
         target = target + rt[:, :3].T @ (move * [1.0, 1.0, 0.0])  # same view direction
     return {"lens_mm": options.lens_mm, "sensor_width_mm": options.sensor_width_mm,
