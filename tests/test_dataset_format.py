@@ -283,7 +283,7 @@ def test_crash_while_finishing_leaves_no_clip(tmp_path, frames, monkeypatch):
     monkeypatch.setattr(fmt, "format_checksums", lambda digests: 1 / 0)
     with pytest.raises(ZeroDivisionError):
         writer.finish(make_meta(), make_annotations(1))
-    assert not path.exists()
+    assert list(tmp_path.iterdir()) == []  # neither the clip nor its .partial folder
 
 
 def test_killed_process_leaves_no_clip(tmp_path):
@@ -435,10 +435,8 @@ def _frame_with(frames, **changes) -> dict:
     ({"segmentation": np.full((H, W), 25, np.uint8)}, "part ids must lie in 0..24, got 25"),
     ({"segmentation": np.zeros((H, W), np.int32)}, "expected uint8 part ids"),
     ({"depth": np.full((H, W), -1.0, np.float32)}, "negative depth"),
-    ({"depth": np.full((H, W), 70.0, np.float32)}, "does not fit the uint16 encoding"),
     ({"depth": np.full((H, W), np.nan, np.float32)}, "non-finite value nan"),
     ({"depth": np.zeros((H, W), np.uint16)}, "'depth' of frame 0: expected a float array"),
-    ({"flow_forward": np.full((H, W, 2), 600.0, np.float32)}, "'flow_forward' of frame 0: value 600.0"),
     ({"flow_backward": np.full((H, W, 2), np.inf, np.float32)}, "'flow_backward' of frame 0: non-finite"),
     ({"flow_forward": np.zeros((H, W, 3), np.float32)}, "expected shape (240, 320, 2)"),
     ({"normals": np.full((H, W, 3), 2.0, np.float32)}, "normal components must lie in [-1, 1]"),

@@ -16,6 +16,12 @@ Label encodings (lossless for segmentation, bounded error for the rest):
 - normals: int8 = round(127 n) (error <= 0.004), channels first (3 x H x W), "up"-filtered;
 - segmentation: uint8 part ids 0..24, unfiltered.
 
+Wide frames: a depth or flow frame with a value outside that range (fast motion at high
+resolution, a far background, a surface nearer than 0.5 mm) is stored in a wider integer type
+with the same step and filter (uint32 / int32), or, if even that does not hold it, as the
+float32 values themselves (unfiltered). ``meta["encodings"][pass]["wide_frames"]`` lists those
+frames by dtype; the key is there only when a frame needed it, so ordinary clips are unchanged.
+
 The "up" filter stores row 0 as is and each later row minus the row above it, wrapping in
 the stored integer type; ``np.cumsum(stored, axis=-2, dtype=stored.dtype)`` undoes it
 exactly. On smooth fields it halves the deflated size (measured, see FORMAT.md).
@@ -59,6 +65,12 @@ class LabelPass:
     scale: float
     unit: str
     filter: str            # "up" or "none"
+    wide_dtype: str | None = None  # same step, for frames with values outside stored_dtype
+
+    @property
+    def wide_dtypes(self) -> tuple[str, ...]:
+        """Types of wide frames, tried in this order: the wide integer, then float32 values."""
+        return () if self.wide_dtype is None else (self.wide_dtype, WIDE_FLOAT_DTYPE)
 
     @property
     def file(self) -> str:
@@ -69,11 +81,12 @@ class LabelPass:
         return "H,W" if self.channels == 0 else "C,H,W"
 
 
+WIDE_FLOAT_DTYPE = "float32"  # the reader's output type: exact for float32 input (what Blender gives)
 LABEL_PASSES: dict[str, LabelPass] = {
-    "depth": LabelPass("depth", 0, "uint16", 1000.0, "m", "up"),
+    "depth": LabelPass("depth", 0, "uint16", 1000.0, "m", "up", wide_dtype="uint32"),
     "segmentation": LabelPass("segmentation", 0, "uint8", 1.0, "part id", "none"),
-    "flow_forward": LabelPass("flow_forward", 2, "int16", 64.0, "px", "up"),
-    "flow_backward": LabelPass("flow_backward", 2, "int16", 64.0, "px", "up"),
+    "flow_forward": LabelPass("flow_forward", 2, "int16", 64.0, "px", "up", wide_dtype="int32"),
+    "flow_backward": LabelPass("flow_backward", 2, "int16", 64.0, "px", "up", wide_dtype="int32"),
     "normals": LabelPass("normals", 3, "int8", 127.0, "1", "up"),
 }
 PASS_NAMES: tuple[str, ...] = ("rgb", *LABEL_PASSES)
@@ -87,8 +100,9 @@ def member_name(frame: int) -> str:
     return MEMBER_TEMPLATE.format(frame=frame)
 
 
-def pass_encoding(name: str, rgb_format: str = "jpeg") -> dict:
-    """The ``meta["encodings"][name]`` entry that version 1 writes (and the reader demands)."""
+def pass_encoding(name: str, rgb_format: str = "jpeg", wide_frames: dict | None = None) -> dict:
+    """The ``meta["encodings"][name]`` entry that version 1 writes (and the reader demands);
+    ``wide_frames`` ({dtype: [frame, ...]}) only when some frame needed a wide type."""
     if name == "rgb":
         if rgb_format == "jpeg":
             return {"file": "rgb/{frame:06d}.jpg", "codec": "jpeg", "quality": JPEG_QUALITY,
@@ -101,7 +115,30 @@ def pass_encoding(name: str, rgb_format: str = "jpeg") -> dict:
                 "unit": spec.unit}
     if name == "depth":
         encoding["background"] = 0
+    if wide_frames:
+        encoding["wide_frames"] = {dtype: sorted(wide_frames[dtype])
+                                   for dtype in spec.wide_dtypes if wide_frames.get(dtype)}
     return encoding
+
+
+def parse_wide_frames(name: str, wide_frames, n_frames: int, where: str) -> dict[int, str]:
+    """Check a pass's ``wide_frames`` entry; returns {frame: stored dtype} for its wide frames."""
+    allowed = LABEL_PASSES[name].wide_dtypes if name in LABEL_PASSES else ()
+    problem = f"{where}: encoding of '{name}' has a bad wide_frames entry"
+    if not isinstance(wide_frames, dict) or not wide_frames or not set(wide_frames) <= set(allowed):
+        raise DatasetFormatError(f"{problem} {str(wide_frames)[:200]} (expected lists of frames "
+                                 f"under {', '.join(allowed) or 'no key: this pass has no wide frames'})")
+    dtypes = {}
+    for dtype, frames in wide_frames.items():
+        if not isinstance(frames, list) or not frames:
+            raise DatasetFormatError(f"{problem}: '{dtype}' must be a non-empty list of frames")
+        for frame in frames:
+            if isinstance(frame, bool) or not isinstance(frame, int) or not 0 <= frame < n_frames \
+                    or frame in dtypes:
+                raise DatasetFormatError(f"{problem}: frame {frame!r} is repeated or outside "
+                                         f"0..{n_frames - 1}")
+            dtypes[frame] = dtype
+    return dtypes
 
 
 # ---------------------------------------------------------------------------------------------
@@ -123,7 +160,8 @@ def _check_float(pass_name: str, frame: int, array: np.ndarray, allow_pos_inf: b
     bad = np.isnan(array) | (np.isinf(array) & ((array < 0) | (not allow_pos_inf)))
     if bad.any():
         where = tuple(int(v) for v in np.argwhere(bad)[0])
-        raise _fail(pass_name, frame, f"non-finite value {array[where]} at {where}")
+        raise _fail(pass_name, frame, f"non-finite value {array[where]} at {where} "
+                                      "(an invalid render: labels must be finite)")
 
 
 def _up_filter(values: np.ndarray) -> np.ndarray:
@@ -135,16 +173,16 @@ def _up_unfilter(stored: np.ndarray) -> np.ndarray:
     return np.cumsum(stored, axis=-2, dtype=stored.dtype)
 
 
-def _quantise(pass_name: str, frame: int, values: np.ndarray, spec: LabelPass,
-              low: int, high: int) -> np.ndarray:
+def _quantise(values: np.ndarray, spec: LabelPass) -> np.ndarray | None:
+    """round(values * scale) in the pass's stored type, else in its wide type (same step);
+    None if neither holds every value (the caller then stores the floats themselves)."""
     scaled = np.round(values.astype(np.float64) * spec.scale)
-    out_of_range = (scaled < low) | (scaled > high)
-    if out_of_range.any():
-        where = tuple(int(v) for v in np.argwhere(out_of_range)[0])
-        raise _fail(pass_name, frame,
-                    f"value {values[where]} at {where} does not fit the {spec.stored_dtype} encoding "
-                    f"(range {low / spec.scale}..{high / spec.scale} {spec.unit})")
-    return scaled.astype(spec.stored_dtype)
+    for dtype in (spec.stored_dtype, spec.wide_dtype or spec.stored_dtype):
+        info = np.iinfo(dtype)
+        low = 1 if spec.name == "depth" else -info.max  # depth: 0 is background
+        if scaled.min(initial=low) >= low and scaled.max(initial=0) <= info.max:
+            return scaled.astype(dtype)
+    return None
 
 
 def encode_rgb(frame: int, rgb: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -172,7 +210,9 @@ def encode_label(name: str, frame: int, array: np.ndarray, height: int, width: i
         background = (array == 0) | np.isinf(array)
         if (array < 0).any():
             raise _fail(name, frame, f"negative depth {array.min()} (background must be 0 or inf)")
-        millimetres = _quantise(name, frame, np.where(background, 0.001, array), spec, 1, 65535)
+        millimetres = _quantise(np.where(background, 0.001, array), spec)
+        if millimetres is None:
+            return np.where(background, 0, array).astype(WIDE_FLOAT_DTYPE)
         millimetres[background] = 0
         return _up_filter(millimetres)
     _check_float(name, frame, array)
@@ -180,8 +220,9 @@ def encode_label(name: str, frame: int, array: np.ndarray, height: int, width: i
         if np.abs(array).max(initial=0) > 1.001:
             raise _fail(name, frame, f"normal components must lie in [-1, 1], got {np.abs(array).max()}")
         array = np.clip(array, -1.0, 1.0)
-    info = np.iinfo(spec.stored_dtype)
-    quantised = _quantise(name, frame, array, spec, -info.max, info.max)
+    quantised = _quantise(array, spec)
+    if quantised is None:
+        return np.ascontiguousarray(np.moveaxis(array, -1, 0), dtype=WIDE_FLOAT_DTYPE)
     return _up_filter(np.ascontiguousarray(np.moveaxis(quantised, -1, 0)))
 
 
@@ -191,13 +232,16 @@ def stored_shape(name: str, height: int, width: int) -> tuple[int, ...]:
 
 
 def decode_label(name: str, stored: np.ndarray) -> np.ndarray:
-    """Stored integers -> the writer's input: depth float32 m (0 = background), flow float32 px
-    (H x W x 2), normals float32 (H x W x 3), segmentation uint8."""
+    """Stored integers (or a wide frame's float32 values) -> the writer's input: depth float32 m
+    (0 = background), flow float32 px (H x W x 2), normals float32 (H x W x 3), segmentation uint8."""
     spec = LABEL_PASSES[name]
-    values = _up_unfilter(stored) if spec.filter == "up" else stored
-    if name == "segmentation":
-        return values
-    decoded = values.astype(np.float32) / np.float32(spec.scale)
+    if stored.dtype.kind == "f":  # a wide frame holding the values themselves, unfiltered
+        decoded = stored
+    else:
+        values = _up_unfilter(stored) if spec.filter == "up" else stored
+        if name == "segmentation":
+            return values
+        decoded = values.astype(np.float32) / np.float32(spec.scale)
     return decoded if spec.channels == 0 else np.ascontiguousarray(np.moveaxis(decoded, 0, -1))
 
 

@@ -60,6 +60,7 @@ class Clip:
         self.height: int = self.meta["height"]
         self.width: int = self.meta["width"]
         self.passes: tuple[str, ...] = tuple(self.meta["passes"])
+        self._wide_frames: dict[str, dict[int, str]] = {}  # pass -> {frame: stored dtype}
         self.rgb_format = self._check_encodings()
         self._checksums = self._load_checksums()
         missing = [name for name in self._expected_files() if not (path / name).is_file()]
@@ -117,9 +118,10 @@ class Clip:
             raise DatasetFormatError(f"clip {self.path}: member {member} of {spec.file} is missing, "
                                      f"truncated or corrupt: {exc}") from exc
         expected = fmt.stored_shape(name, self.height, self.width)
-        if stored.dtype != np.dtype(spec.stored_dtype) or stored.shape != expected:
+        dtype = self._wide_frames.get(name, {}).get(frame, spec.stored_dtype)
+        if stored.dtype != np.dtype(dtype) or stored.shape != expected:
             raise DatasetFormatError(f"clip {self.path}: {spec.file}/{member} holds {stored.dtype} "
-                                     f"{stored.shape}, expected {spec.stored_dtype} {expected}")
+                                     f"{stored.shape}, expected {dtype} {expected}")
         return fmt.decode_label(name, stored)
 
     def _zip(self, name: str) -> zipfile.ZipFile:
@@ -188,7 +190,12 @@ class Clip:
         rgb_format = rgb_encoding.get("codec", "jpeg") if isinstance(rgb_encoding, dict) else "jpeg"
         for name in self.passes:
             expected = fmt.pass_encoding(name, rgb_format if rgb_format in fmt.RGB_FORMATS else "jpeg")
-            if encodings.get(name) != expected:
+            encoding = encodings.get(name)
+            if isinstance(encoding, dict) and "wide_frames" in encoding:  # optional, see FORMAT.md
+                encoding = dict(encoding)
+                self._wide_frames[name] = fmt.parse_wide_frames(name, encoding.pop("wide_frames"),
+                                                                self.n_frames, f"clip {self.path}")
+            if encoding != expected:
                 raise DatasetFormatError(f"clip {self.path}: encoding of '{name}' is {encodings.get(name)}, "
                                          f"version 1 knows {expected}")
         return rgb_format

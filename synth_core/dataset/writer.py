@@ -1,6 +1,7 @@
 """Write one clip folder atomically: everything goes into ``<clip_dir>.partial/`` and is renamed
 to ``<clip_dir>`` only once complete, so a crash never leaves a ``clip_dir`` behind and a
-complete clip is never overwritten.
+complete clip is never overwritten. A failure while writing files (a full disk) deletes the
+partial folder at once and raises the disk's own error, naming the clip.
 
 >>> with ClipWriter("out/clip_000001", 240, 320, n_frames=100,
 ...                 passes=["rgb", "depth", "segmentation"]) as writer:   # doctest: +SKIP
@@ -11,6 +12,7 @@ complete clip is never overwritten.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -50,13 +52,17 @@ class ClipWriter:
         self.partial_dir = self.clip_dir.with_name(self.clip_dir.name + fmt.PARTIAL_SUFFIX)
         if self.partial_dir.exists():  # left by a crashed writer: start again
             shutil.rmtree(self.partial_dir)
-        self.partial_dir.mkdir(parents=True)
-        if "rgb" in self.passes:
-            (self.partial_dir / "rgb").mkdir()
-        self._zips = {name: zipfile.ZipFile(self.partial_dir / fmt.LABEL_PASSES[name].file, "w")
-                      for name in self.passes if name != "rgb"}
+        self._zips: dict[str, zipfile.ZipFile] = {}
         self._written = np.zeros(self.n_frames, dtype=bool)
+        self._wide_frames: dict[str, dict[str, list[int]]] = {}  # pass -> {dtype: frames}
         self._state = "open"
+        with self._fatal_on_failure("the folder"):
+            self.partial_dir.mkdir(parents=True)
+            if "rgb" in self.passes:
+                (self.partial_dir / "rgb").mkdir()
+            for name in self.passes:
+                if name != "rgb":
+                    self._zips[name] = zipfile.ZipFile(self.partial_dir / fmt.LABEL_PASSES[name].file, "w")
 
     # -- frames ---------------------------------------------------------------------------------
 
@@ -75,14 +81,20 @@ class ClipWriter:
                                 f"(this clip has passes {', '.join(self.passes)})")
             raise DatasetFormatError(f"frame {frame}: {'; '.join(problems)}")
         encoded = {name: self._encode(name, frame, array) for name, array in arrays.items()}
-        for name, payload in encoded.items():
-            if name == "rgb":
-                self._write_rgb(frame, payload)
-            else:
-                info = zipfile.ZipInfo(fmt.member_name(frame), date_time=_ZIP_DATE)
-                info.compress_type = zipfile.ZIP_DEFLATED
-                self._zips[name].writestr(info, fmt.npy_bytes(payload), compresslevel=_DEFLATE_LEVEL)
+        with self._fatal_on_failure(f"frame {frame}"):
+            for name, payload in encoded.items():
+                if name == "rgb":
+                    self._write_rgb(frame, payload)
+                else:
+                    self._write_member(name, frame, payload)
         self._written[frame] = True
+
+    def _write_member(self, name: str, frame: int, stored: np.ndarray) -> None:
+        info = zipfile.ZipInfo(fmt.member_name(frame), date_time=_ZIP_DATE)
+        info.compress_type = zipfile.ZIP_DEFLATED
+        self._zips[name].writestr(info, fmt.npy_bytes(stored), compresslevel=_DEFLATE_LEVEL)
+        if stored.dtype != np.dtype(fmt.LABEL_PASSES[name].stored_dtype):  # a wide frame
+            self._wide_frames.setdefault(name, {}).setdefault(stored.dtype.name, []).append(frame)
 
     def _encode(self, name: str, frame: int, array: np.ndarray) -> np.ndarray:
         if name == "rgb":
@@ -116,14 +128,15 @@ class ClipWriter:
             raise DatasetFormatError(f"{self.clip_dir}: frames not written: {shown}")
         annotations = fmt.validate_annotations(annotations, self.n_frames, str(self.clip_dir))
         meta_text = self._meta_json(meta)
-        for archive in self._zips.values():
-            archive.close()
-        with open(self.partial_dir / fmt.ANNOTATIONS_FILE, "wb") as handle:
-            np.savez_compressed(handle, **annotations)
-        (self.partial_dir / fmt.META_FILE).write_text(meta_text)
-        digests = {path: sha256_of(self.partial_dir / path) for path in self._files()}
-        (self.partial_dir / fmt.CHECKSUMS_FILE).write_text(fmt.format_checksums(digests))
-        self._publish()
+        # From here on the zips are closed: any failure ends the clip (no partial folder is left).
+        with self._fatal_on_failure("the clip's last files"):
+            for archive in self._zips.values():
+                archive.close()
+            (self.partial_dir / fmt.ANNOTATIONS_FILE).write_bytes(_npz_bytes(annotations))
+            (self.partial_dir / fmt.META_FILE).write_text(meta_text)
+            digests = {path: sha256_of(self.partial_dir / path) for path in self._files()}
+            (self.partial_dir / fmt.CHECKSUMS_FILE).write_text(fmt.format_checksums(digests))
+            self._publish()
         self._state = "finished"
         return self.clip_dir
 
@@ -135,7 +148,8 @@ class ClipWriter:
             raise DatasetFormatError(f"{self.clip_dir}: meta keys {', '.join(clash)} are written by the "
                                      "clip writer itself; leave them out")
         full = {"format": fmt.FORMAT_NAME, "version": fmt.FORMAT_VERSION, "passes": list(self.passes),
-                "encodings": {name: fmt.pass_encoding(name, self.rgb_format) for name in self.passes},
+                "encodings": {name: fmt.pass_encoding(name, self.rgb_format, self._wide_frames.get(name))
+                              for name in self.passes},
                 "n_frames": self.n_frames, "height": self.height, "width": self.width, **meta}
         try:
             return json.dumps(full, indent=2, allow_nan=False, default=_json_default) + "\n"
@@ -152,7 +166,7 @@ class ClipWriter:
     def _publish(self) -> None:
         if self.clip_dir.exists():
             raise DatasetFormatError(f"{self.clip_dir} appeared while writing; it is left untouched "
-                                     f"and this clip stays in {self.partial_dir}")
+                                     "and this writer's copy of the clip was deleted")
         try:
             os.rename(self.partial_dir, self.clip_dir)
         except OSError as exc:
@@ -161,11 +175,31 @@ class ClipWriter:
     # -- lifecycle ------------------------------------------------------------------------------
 
     def abort(self) -> None:
-        """Drop everything written so far (the partial folder)."""
+        """Drop everything written so far (the partial folder). Never raises: on a full disk,
+        closing a zip fails again, and the folder must be deleted all the same."""
         for archive in self._zips.values():
-            archive.close()
+            try:
+                archive.close()  # releases the file handle even when writing its directory fails
+            except Exception:  # noqa: BLE001 - the file is deleted next; its content does not matter
+                pass
         shutil.rmtree(self.partial_dir, ignore_errors=True)
         self._state = "aborted"
+
+    @contextlib.contextmanager
+    def _fatal_on_failure(self, writing: str):
+        """Any failure while writing files ends the clip: the partial folder is deleted at once
+        (a full disk gets its space back) and a disk error is raised as an OSError with the
+        disk's own errno and reason, naming what was being written."""
+        try:
+            yield
+        except BaseException as exc:
+            self.abort()
+            if isinstance(exc, OSError):
+                file = f" ({exc.filename})" if exc.filename else ""
+                reason = (f"{exc.strerror or exc}{file} while writing {writing} of {self.clip_dir}; "
+                          "the unfinished clip was deleted")
+                raise (OSError(reason) if exc.errno is None else OSError(exc.errno, reason)) from exc
+            raise
 
     def _require_open(self) -> None:
         if self._state != "open":
@@ -181,6 +215,14 @@ class ClipWriter:
         if exc_type is None:
             raise DatasetFormatError(f"{self.clip_dir}: the writer was closed without finish(); "
                                      "nothing was kept")
+
+
+def _npz_bytes(arrays: dict) -> bytes:
+    """savez in memory: numpy leaves its zip open on a failed file write (a full disk), and
+    that zip would later write into a closed file."""
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    return buffer.getvalue()
 
 
 def _positive(name: str, value) -> int:
