@@ -42,14 +42,20 @@ def _register() -> None:
     from synth_cli.commands.assets import assets
     from synth_cli.commands.body import body
     from synth_cli.commands.export import export
+    from synth_cli.commands.inspect import inspect
     from synth_cli.commands.preview import preview
     from synth_cli.commands.render import render
+    from synth_cli.commands.status import status
+    from synth_cli.commands.validate import validate
 
     cli.add_command(assets)
     cli.add_command(body)
     cli.add_command(export)
     cli.add_command(preview)
     cli.add_command(render)
+    cli.add_command(status)
+    cli.add_command(validate)
+    cli.add_command(inspect)
 
 
 _register()

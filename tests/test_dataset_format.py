@@ -258,13 +258,29 @@ def test_exception_mid_write_leaves_no_clip(tmp_path, frames):
     writer.write_frame(0, rgb=frames[0]["rgb"], segmentation=frames[0]["segmentation"])
     with pytest.raises(DatasetFormatError, match="frames not written: 1, 2"):
         writer.finish(make_meta(), make_annotations(3))
-    assert not path.exists() and (tmp_path / "clip.partial").is_dir()
+    assert not path.exists() and writer.partial_dir.is_dir()
+    assert writer.partial_dir.name == f"clip.partial-{fmt.process_tag()}"
     with pytest.raises(DatasetFormatError, match="unfinished"):
         read_clip(path)
     assert find_clips(tmp_path) == []
-    # The next writer of the same clip starts again from scratch.
+    # The next writer of the same clip in this process starts again from scratch.
     write_clip(path, frames, passes=["rgb", "segmentation"])
-    assert not (tmp_path / "clip.partial").exists() and read_clip(path).verify()
+    assert not writer.partial_dir.exists() and read_clip(path).verify()
+
+
+def test_two_writers_of_one_clip_never_touch_each_others_files(tmp_path, frames):
+    """Two shards given overlapping seeds: each writes its own partial folder; the first to
+    finish publishes the clip, the second is told and leaves the finished clip alone."""
+    path = tmp_path / "clip"
+    first = ClipWriter(path, H, W, 1, ["segmentation"], owner="hostA-1")
+    first.write_frame(0, segmentation=frames[0]["segmentation"])
+    second = ClipWriter(path, H, W, 1, ["segmentation"], owner="hostB-2")
+    assert first.partial_dir.is_dir(), "the second writer deleted the first one's partial folder"
+    second.write_frame(0, segmentation=frames[0]["segmentation"])
+    first.finish(make_meta(), make_annotations(1))
+    with pytest.raises(DatasetFormatError, match="appeared while writing"):
+        second.finish(make_meta(), make_annotations(1))
+    assert read_clip(path).verify() and sorted(p.name for p in tmp_path.iterdir()) == ["clip"]
 
 
 def test_context_manager_removes_the_partial_folder(tmp_path, frames):
@@ -283,7 +299,7 @@ def test_crash_while_finishing_leaves_no_clip(tmp_path, frames, monkeypatch):
     monkeypatch.setattr(fmt, "format_checksums", lambda digests: 1 / 0)
     with pytest.raises(ZeroDivisionError):
         writer.finish(make_meta(), make_annotations(1))
-    assert list(tmp_path.iterdir()) == []  # neither the clip nor its .partial folder
+    assert list(tmp_path.iterdir()) == []  # neither the clip nor its partial folder
 
 
 def test_killed_process_leaves_no_clip(tmp_path):
@@ -296,7 +312,7 @@ def test_killed_process_leaves_no_clip(tmp_path):
     )
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT)
     assert result.returncode == 9
-    assert not (tmp_path / "clip").exists() and (tmp_path / "clip.partial").is_dir()
+    assert not (tmp_path / "clip").exists() and len(list(tmp_path.glob("clip.partial-*"))) == 1
 
 
 def test_a_finished_clip_is_never_overwritten(clip_path, frames):
@@ -413,8 +429,8 @@ def test_reader_rejects_an_unknown_encoding(tmp_path, frames):
 def test_find_clips(tmp_path, frames):
     write_clip(tmp_path / "b", frames[:1])
     write_clip(tmp_path / "a", frames[:1])
-    (tmp_path / "c.partial").mkdir()
-    (tmp_path / "c.partial" / "meta.json").write_text("{}")
+    (tmp_path / "c.partial-host-1").mkdir()
+    (tmp_path / "c.partial-host-1" / "meta.json").write_text("{}")
     assert find_clips(tmp_path) == [tmp_path / "a", tmp_path / "b"]
     assert find_clips(tmp_path / "a") == [tmp_path / "a"]
 

@@ -34,7 +34,7 @@ def dataset(tmp_path_factory, frames):
     root = tmp_path_factory.mktemp("dataset")
     write_clip(root / "clip_a", frames, meta=make_meta(gender="female"))
     write_clip(root / "clip_b", frames[:2], meta=make_meta(gender="male"), annotations=make_annotations(2, seed=1))
-    (root / "clip_c.partial").mkdir()
+    (root / "clip_c.partial-host-1").mkdir()
     return root
 
 

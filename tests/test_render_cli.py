@@ -75,7 +75,7 @@ def kill_a_worker_while_it_writes(out: Path, clip: str, process: subprocess.Pope
     while not (workers := _workers_under(out)) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert workers, "the worker never started"
-    while not (out / f"{clip}.partial").exists() and process.poll() is None and time.monotonic() < deadline:
+    while not list(out.glob(f"{clip}.partial-*")) and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)  # kill it while it writes, the worst moment
     for pid in workers:
         os.kill(pid, signal.SIGKILL)

@@ -22,8 +22,9 @@ from rich.markup import escape
 
 from synth_cli.farm.local import LocalExecutor, WorkerSettings, clip_name
 from synth_cli.farm.progress import make_reporter
-from synth_cli.farm.workers import WorkerProcess, check_device, owner_tag, render_job
+from synth_cli.farm.workers import WorkerProcess, check_device, render_job
 from synth_cli.farm.workplan import UNITS, Shard, WorkPlan, shard_from_environment
+from synth_core.dataset.format import process_tag
 from synth_core.dataset.index import DatasetIndex
 from synth_core.errors import PlanError, RenderError
 from synth_core.scene.plan import OSL_DEVICES, PASSES, RENDER_DEVICES, PlanOptions, ScenePlan, sample_plan
@@ -243,7 +244,7 @@ def run_worker(plan: ScenePlan, clip_dir: Path, on_event=None, timeout_s: float 
     event (``{"event": "render", "kind": "rgb" | "labels", "frame": i}``, ...)."""
     clip_dir = Path(clip_dir).expanduser().resolve()
     clip_dir.parent.mkdir(parents=True, exist_ok=True)
-    worker = WorkerProcess("worker", clip_dir.with_name(f".{clip_dir.name}.work-{owner_tag()}"))
+    worker = WorkerProcess("worker", clip_dir.with_name(f".{clip_dir.name}.work-{process_tag()}"))
     try:
         result = render_job(worker, clip_dir, {"plan": plan.to_dict()}, on_event, timeout_s)
     finally:

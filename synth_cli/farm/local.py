@@ -11,11 +11,11 @@ their partial clips and scratch folders are removed, and the next run resumes.
 from __future__ import annotations
 
 import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from synth_cli.farm.workers import ClipResult, WorkerProcess, owner_tag, remove_stale_scratch, render_job
+from synth_cli.farm.workers import ClipResult, WorkerProcess, remove_stale, render_job
+from synth_core.dataset.format import PARTIAL_SUFFIX, process_tag
 from synth_core.dataset.index import STATE_DIR, DatasetIndex
 
 MAX_BACKOFF_S = 30.0
@@ -53,7 +53,7 @@ class LocalExecutor:
 
     def __init__(self, out: Path, options_dict: dict, settings: WorkerSettings, reporter) -> None:
         self.out, self.options_dict, self.settings, self.reporter = out, options_dict, settings, reporter
-        self.owner = owner_tag()
+        self.owner = process_tag()
         self.index = DatasetIndex(out)
         self.scratch_root = out / STATE_DIR / "tmp"
         self.summary = Summary()
@@ -62,7 +62,8 @@ class LocalExecutor:
         self._workers: list[WorkerProcess] = []
 
     def run(self, seeds) -> Summary:
-        remove_stale_scratch(self.scratch_root)
+        remove_stale(self.scratch_root)
+        remove_stale(self.out, f"clip_*{PARTIAL_SUFFIX}-*")
         pending = iter(seeds)
         self.index.log_event(self.owner, "run_started", workers=self.settings.workers)
         threads = [threading.Thread(target=self._slot, args=(slot, pending), daemon=True)
@@ -120,14 +121,18 @@ class LocalExecutor:
             result = render_job(worker, self.out / name, job,
                                 lambda event: self.reporter.worker_event(slot, seed, event),
                                 self.settings.timeout_s)
-            if result.ok or not result.retryable:
-                break
+            if result.ok or not result.retryable or (self.out / name).is_dir():
+                break  # (a clip that exists now was finished by another shard given the same seed)
             if self._stop.is_set():
                 return
             self.index.log_event(self.owner, "clip_retry", clip=name, attempt=attempts, reason=result.message)
             self._stop.wait(min(self.settings.backoff_s * 2 ** (attempts - 1), MAX_BACKOFF_S))
         if self._stop.is_set() and not result.ok:
             return  # interrupted: neither done nor failed; the next run renders it
+        if not result.ok and (self.out / name).is_dir():
+            self.summary.skipped.append(seed)
+            self.reporter.clip_skipped(seed)
+            return
         if result.ok:
             self.summary.rendered.append(seed)
             self.index.record_done(self.owner, name, seed, self.options_dict["n_frames"])

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from importlib.util import find_spec
 from pathlib import Path
 
-from synth_core.dataset.format import PARTIAL_SUFFIX
+from synth_core.dataset.writer import partial_dir
 from synth_core.errors import RenderError
 
 PROGRESS_PREFIX = "SYNTH "   # the worker's event lines (blender_addon.worker.emit)
@@ -55,9 +55,6 @@ INPUT_ERRORS = frozenset({"PlanError", "MotionError", "TextureError", "Backgroun
                           "BodyModelFileError", "BodyInputError", "AssetError"})
 
 
-def owner_tag() -> str:
-    """Names this process among every process writing into a dataset (host and pid)."""
-    return f"{socket.gethostname()}-{os.getpid()}"
 
 
 def worker_command(blender: str | None, threads: int | None, device: str = "cpu") -> list[str]:
@@ -116,6 +113,7 @@ class WorkerProcess:
         self.clips_done = 0
         self.rss_mb: float | None = None
         self._process: subprocess.Popen | None = None
+        self.last_pid: int | None = None
         self._lines: queue.Queue = queue.Queue()
         self._tail: list[str] = []
 
@@ -128,6 +126,7 @@ class WorkerProcess:
         self._process = subprocess.Popen(
             worker_command(self.blender, self.threads, self.device), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, text=True, env=worker_environment(self.scratch), cwd=self.scratch)
+        self.last_pid = self._process.pid  # names its partial clips (ClipWriter's owner)
         self._lines = queue.Queue()
         threading.Thread(target=self._pump, args=(self._process, self._lines), daemon=True).start()
         self.clips_done, self.rss_mb, self._tail = 0, None, []
@@ -218,8 +217,8 @@ def render_job(worker: WorkerProcess, clip_dir: Path, job: dict, on_event=None,
         result = worker.render({**job, "out": str(clip_dir), "work_dir": str(work_dir)}, on_event, timeout)
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
-    if not result.ok:  # a killed worker cannot clean up after itself
-        shutil.rmtree(clip_dir.with_name(clip_dir.name + PARTIAL_SUFFIX), ignore_errors=True)
+    if not result.ok and worker.last_pid is not None:  # a killed worker cannot clean up after itself
+        shutil.rmtree(partial_dir(clip_dir, f"{socket.gethostname()}-{worker.last_pid}"), ignore_errors=True)
     return result
 
 
@@ -233,12 +232,15 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-def remove_stale_scratch(folder: Path) -> list[Path]:
-    """Remove the scratch folders in ``folder`` (named ``...-<host>-<pid>...``, see
-    :func:`owner_tag`) whose process ran on this host and is gone: what a killed run left."""
+def remove_stale(folder: Path, pattern: str = "*") -> list[Path]:
+    """Remove the folders in ``folder`` matching ``pattern`` and named for a process (``...<host>-<pid>...``,
+    see :func:`~synth_core.dataset.format.process_tag`) that ran on this host and is gone: the
+    scratch and partial clips a killed run left. Other hosts' folders are never touched."""
     removed = []
     host = socket.gethostname()
-    for path in folder.glob(f"*{host}-*") if folder.is_dir() else ():
+    for path in folder.glob(pattern) if folder.is_dir() else ():
+        if f"{host}-" not in path.name:
+            continue
         pid_text = path.name.split(f"{host}-", 1)[1].split("-", 1)[0]
         if pid_text.isdigit() and not pid_alive(int(pid_text)):
             shutil.rmtree(path, ignore_errors=True)

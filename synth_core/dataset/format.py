@@ -30,6 +30,8 @@ exactly. On smooth fields it halves the deflated size (measured, see FORMAT.md).
 from __future__ import annotations
 
 import io
+import os
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,7 +46,16 @@ FORMAT_VERSION = 1
 META_FILE = "meta.json"
 ANNOTATIONS_FILE = "annotations.npz"
 CHECKSUMS_FILE = "checksums.sha256"
-PARTIAL_SUFFIX = ".partial"
+PARTIAL_SUFFIX = ".partial"  # <clip>.partial-<host>-<pid>: a clip being written by that process
+
+
+def process_tag() -> str:
+    """This process among all that write into a dataset, on any host: ``<host>-<pid>``."""
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+def is_partial(name: str) -> bool:
+    return PARTIAL_SUFFIX in name
 MEMBER_TEMPLATE = "{frame:06d}.npy"
 MAX_FRAMES = 1_000_000  # six-digit frame numbers
 

@@ -17,6 +17,7 @@ import json
 import os
 import zipfile
 import zlib
+from glob import escape as glob_escape
 from pathlib import Path
 
 import numpy as np
@@ -45,7 +46,7 @@ def find_clips(path: str | Path) -> list[Path]:
     if (path / fmt.META_FILE).is_file():
         return [path]
     return sorted(child for child in path.iterdir()
-                  if child.is_dir() and not child.name.endswith(fmt.PARTIAL_SUFFIX)
+                  if child.is_dir() and not fmt.is_partial(child.name)
                   and (child / fmt.META_FILE).is_file())
 
 
@@ -234,8 +235,7 @@ def _check_folder(path: Path) -> None:
         return
     if path.exists():
         raise DatasetFormatError(f"{path} is a file; a clip is a folder")
-    partial = path.with_name(path.name + fmt.PARTIAL_SUFFIX)
-    if path.name.endswith(fmt.PARTIAL_SUFFIX) or partial.exists():
+    if fmt.is_partial(path.name) or any(path.parent.glob(f"{glob_escape(path.name)}{fmt.PARTIAL_SUFFIX}*")):
         raise DatasetFormatError(f"clip {path} is unfinished (its writer did not complete; "
                                  f"{fmt.PARTIAL_SUFFIX} folders are never read)")
     raise DatasetFormatError(f"clip folder {path} does not exist")
@@ -243,7 +243,7 @@ def _check_folder(path: Path) -> None:
 
 def _load_meta(path: Path) -> dict:
     meta_path = path / fmt.META_FILE
-    if path.name.endswith(fmt.PARTIAL_SUFFIX):
+    if fmt.is_partial(path.name):
         raise DatasetFormatError(f"clip {path} is unfinished (its writer did not complete)")
     if not meta_path.is_file():
         raise DatasetFormatError(f"{path} is not a clip: {fmt.META_FILE} is missing")

@@ -1,4 +1,4 @@
-"""Write one clip folder atomically: everything goes into ``<clip_dir>.partial/`` and is renamed
+"""Write one clip folder atomically: everything goes into ``<clip_dir>.partial-<owner>/`` and is renamed
 to ``<clip_dir>`` only once complete, so a crash never leaves a ``clip_dir`` behind and a
 complete clip is never overwritten. A failure while writing files (a full disk) deletes the
 partial folder at once and raises the disk's own error, naming the clip.
@@ -37,7 +37,7 @@ class ClipWriter:
     publishes the folder. Used as a context manager, an exception removes the partial folder."""
 
     def __init__(self, clip_dir: str | Path, height: int, width: int, n_frames: int,
-                 passes, rgb_format: str = "jpeg") -> None:
+                 passes, rgb_format: str = "jpeg", owner: str | None = None) -> None:
         self.clip_dir = Path(clip_dir)
         self.height, self.width, self.n_frames = _positive("height", height), _positive("width", width), \
             _positive("n_frames", n_frames)
@@ -49,8 +49,10 @@ class ClipWriter:
         self.rgb_format = rgb_format
         if self.clip_dir.exists():
             raise DatasetFormatError(f"{self.clip_dir} already exists; a finished clip is never overwritten")
-        self.partial_dir = self.clip_dir.with_name(self.clip_dir.name + fmt.PARTIAL_SUFFIX)
-        if self.partial_dir.exists():  # left by a crashed writer: start again
+        # Named for its owner (host and process): two writers given the same clip never touch
+        # each other's files; the first to finish publishes the clip, the other gives up.
+        self.partial_dir = partial_dir(self.clip_dir, owner or fmt.process_tag())
+        if self.partial_dir.exists():  # left by a crashed writer of this owner: start again
             shutil.rmtree(self.partial_dir)
         self._zips: dict[str, zipfile.ZipFile] = {}
         self._written = np.zeros(self.n_frames, dtype=bool)
@@ -223,6 +225,11 @@ def _npz_bytes(arrays: dict) -> bytes:
     buffer = io.BytesIO()
     np.savez_compressed(buffer, **arrays)
     return buffer.getvalue()
+
+
+def partial_dir(clip_dir: Path, owner: str) -> Path:
+    """Where ``owner`` writes ``clip_dir`` until it is complete."""
+    return clip_dir.with_name(f"{clip_dir.name}{fmt.PARTIAL_SUFFIX}-{owner}")
 
 
 def _positive(name: str, value) -> int:
