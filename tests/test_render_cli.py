@@ -246,3 +246,40 @@ def test_an_absent_gpu_is_named_before_any_work(tmp_path):
     assert result.exit_code == 1 and "no CUDA device" in _one_line(result.output)
     assert not (tmp_path / "out").exists()
     assert check_device("cpu") == "CPU"
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    folder = tmp_path / "disk"
+    folder.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(folder)],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"mounting a tmpfs is not permitted here: {mounted.stderr.strip()}")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=True)
+
+
+@pytest.mark.slow
+def test_a_full_disk_stops_the_run_cleanly_and_keeps_what_is_complete(small_disk, tmp_path):
+    out = small_disk / "data"
+    args = ["--frames", "2", "--res", "64x48", "--samples", "1", "--retries", "3"]
+    assert synth("render", "--n", "1", "--out", str(out), *args, cwd=tmp_path).returncode == 0
+    free = os.statvfs(small_disk).f_bavail * os.statvfs(small_disk).f_frsize
+    filler = small_disk / "filler"
+    with open(filler, "wb") as handle:  # leave ~100 KB: less than one texture
+        handle.write(os.urandom(free - 100_000))
+    full = synth("render", "--n", "3", "--out", str(out), *args, cwd=tmp_path, timeout=300)
+    message = _one_line(full.stderr)
+    assert full.returncode == 1 and "Stopped: the output cannot be written" in message, full.stderr
+    assert "No space left on device" in message and "Traceback" not in full.stderr
+    assert "attempt 2" not in full.stderr, "a full disk was retried"
+    assert sorted(p.name for p in out.iterdir()) == [".synth", "clip_00000000"], "partial files were left"
+    assert not (out / ".synth" / "tmp").exists()
+    assert read_clip(out / "clip_00000000").verify() > 0
+    filler.unlink()
+    resumed = synth("render", "--n", "3", "--out", str(out), *args, cwd=tmp_path, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    assert sorted(p.name for p in out.glob("clip_*")) == [f"clip_0000000{i}" for i in range(3)]

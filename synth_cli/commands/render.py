@@ -172,6 +172,11 @@ def _report(console: Console, out: Path, summary) -> None:
         console.print(f"[yellow]Interrupted after {len(summary.rendered)} clip(s); re-run the same "
                       "command to resume.[/]")
         sys.exit(130)
+    if summary.stopped_by:
+        console.print(f"[red]Stopped: the output cannot be written[/] ({escape(summary.stopped_by)}). "
+                      f"The {len(summary.rendered)} clip(s) completed in this run and all earlier ones are "
+                      "complete and valid; free space and re-run the same command to resume.", highlight=False)
+        sys.exit(1)
     console.print(f"[green]{len(summary.rendered)} clip(s) rendered into {escape(str(out))}[/]")
     if summary.failed:
         console.print(f"[red]{len(summary.failed)} clip(s) failed[/] (recorded in "

@@ -46,6 +46,7 @@ class Summary:
     skipped: list[int] = field(default_factory=list)
     failed: dict[int, str] = field(default_factory=dict)
     interrupted: bool = False
+    stopped_by: str | None = None  # why the run stopped early (the output cannot be written)
 
 
 class LocalExecutor:
@@ -129,6 +130,11 @@ class LocalExecutor:
             self._stop.wait(min(self.settings.backoff_s * 2 ** (attempts - 1), MAX_BACKOFF_S))
         if self._stop.is_set() and not result.ok:
             return  # interrupted: neither done nor failed; the next run renders it
+        if result.output_unwritable:  # nothing more can be written: stop, keep what is complete
+            self.summary.stopped_by = result.message
+            self.index.log_event(self.owner, "run_stopped", clip=name, reason=result.message)
+            self._stop.set()
+            return
         if not result.ok and (self.out / name).is_dir():
             self.summary.skipped.append(seed)
             self.reporter.clip_skipped(seed)

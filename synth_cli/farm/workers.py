@@ -13,6 +13,7 @@ two workers given the same seed never touch each other's files and nothing is le
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import queue
@@ -47,9 +48,15 @@ class ClipResult:
     @property
     def retryable(self) -> bool:
         """Bad input fails the same way every time; crashes, kills and timeouts may not."""
-        return not self.ok and self.kind not in INPUT_ERRORS
+        return not self.ok and self.kind not in INPUT_ERRORS and not self.output_unwritable
+
+    @property
+    def output_unwritable(self) -> bool:
+        """The disk is full or read-only: every later clip would fail the same way."""
+        return not self.ok and any(f"[Errno {errno}]" in self.message for errno in UNWRITABLE_ERRNOS)
 
 
+UNWRITABLE_ERRNOS = (errno.ENOSPC, errno.EROFS, errno.EDQUOT)
 # Error classes (synth_core.errors) that mean the plan's input is wrong: no retry helps.
 INPUT_ERRORS = frozenset({"PlanError", "MotionError", "TextureError", "BackgroundError",
                           "BodyModelFileError", "BodyInputError", "AssetError"})
