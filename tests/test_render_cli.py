@@ -283,3 +283,27 @@ def test_a_full_disk_stops_the_run_cleanly_and_keeps_what_is_complete(small_disk
     resumed = synth("render", "--n", "3", "--out", str(out), *args, cwd=tmp_path, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
     assert sorted(p.name for p in out.glob("clip_*")) == [f"clip_0000000{i}" for i in range(3)]
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_every_worker_leaves_nothing_partial_and_the_next_run_resumes(tmp_path):
+    out = tmp_path / "data"
+    args = ["--n", "2", "--frames", "12", "--res", "64x48", "--samples", "1", "--workers", "2"]
+    process = subprocess.Popen([sys.executable, "-m", "synth_cli", "render", "--out", str(out), *args],
+                               cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               start_new_session=True)  # its own process group, as a terminal's job
+    deadline = time.monotonic() + 180
+    while not list(out.glob("clip_*.partial-*")) and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C sends: every process of the job
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    assert "re-run the same command to resume" in _one_line(stderr)
+    time.sleep(0.5)
+    assert not _workers_under(out), "a worker outlived Ctrl-C"
+    leftovers = [p.name for p in out.iterdir() if p.name != ".synth" and not (p / "meta.json").is_file()]
+    assert leftovers == [], "partial clips were left"
+    assert not (out / ".synth" / "tmp").exists()
+    resumed = synth("render", "--out", str(out), *args, cwd=tmp_path, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    assert all(read_clip(out / f"clip_0000000{i}").verify() > 0 for i in range(2))
