@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 
@@ -173,22 +171,12 @@ def test_interpolate_fills_empty_pixels_and_keeps_value_shape():
         rasterize(points, [[0, 1, 3]], 10, 10)
 
 
-def test_body_rasterizes_fast_enough():
-    body = load_body_model()
-    data = body.data
-    vertices = data.v_template - np.array([0.0, 0.0, 8.0])
-    camera = vertices * np.array([1.0, -1.0, -1.0])               # OpenCV: y down, z forward
-    points = _pinhole(camera, 600.0, 160.0, 120.0)
-    start = time.perf_counter()
-    raster = rasterize(points, data.faces, 240, 320, depth=camera[:, 2])
-    small = time.perf_counter() - start
+def test_the_body_uv_map_covers_its_islands_area_without_gaps_or_double_cover():
+    # Speed is measured by bench/raster_speed.py, not asserted here.
+    data = load_body_model().data
     uv = np.column_stack([data.vt[:, 0] * 1024 - 0.5, (1 - data.vt[:, 1]) * 1024 - 0.5])
-    start = time.perf_counter()
     uv_raster = rasterize(uv, data.ft, 1024, 1024)
-    large = time.perf_counter() - start
-    assert raster.mask.sum() > 1000
     # Texel count matches the UV islands' area (no gaps, no double cover).
     corners = data.vt[data.ft]
     area = 0.5 * np.abs(np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0])).sum()
     assert uv_raster.mask.mean() == pytest.approx(area, rel=2e-3)
-    assert small < 1.0 and large < 4.0, (small, large)            # measured ~0.03 s and ~0.2 s

@@ -2,7 +2,9 @@
 
 One clip is rendered by the real worker (headless Blender, Cycles on CPU, OSL) at a small
 resolution; the checks rebuild the posed body with the numpy body model, project it with the
-clip's own K and R|t and rasterize it (synth_core.raster), then compare pass by pass.
+clip's own K and R|t and rasterize it (synth_core.raster), then compare pass by pass, bounding
+both the median and the 99th percentile of each error. Every test needs the rendered clip
+(several seconds of Blender), so each is marked slow. RGB shading is checked in test_render_shading.py.
 """
 
 from __future__ import annotations
@@ -17,10 +19,19 @@ from synth_core.body.parts import face_part_labels
 from synth_core.dataset import read_clip
 from synth_core.raster import rasterize
 from synth_core.scene import camera as cam
-from synth_core.scene.plan import PlanOptions, sample_plan
+from synth_core.scene.clip import PAD, evaluate_clip
+from synth_core.scene.plan import PlanOptions, ScenePlan, sample_plan
 from synth_cli.commands.render import run_worker
 
-pytestmark = pytest.mark.slow
+# Bounds on the 99th percentile of each label's error (the medians are bounded too). Measured
+# on this clip: depth 0.50 mm (the 1 mm storage step), flow 0.011 px (1/64 px step), normals
+# 0.33 deg (int8 storage).
+DEPTH_P99_M = 1e-3
+FLOW_P99_PX = 0.02
+NORMAL_P99_DEG = 1.0
+# Joint visibility may disagree with the ray cast only where the surface in front of the joint
+# is within this distance of the visibility margin's boundary.
+VISIBILITY_BAND_M = 0.005
 
 OPTIONS = PlanOptions(width=200, height=150, samples=4, n_frames=3, camera_distance_mean=5.0,
                       camera_distance_std=0.0, rgb_format="png", texture_size=512)
@@ -39,7 +50,8 @@ def clip(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def scene(clip):
-    """The clip's posed body computed by the numpy model and rasterized with its camera."""
+    """The clip's posed body computed by the numpy model and rasterized with its camera, and
+    its image motion over the padded frames (one before and one after the clip)."""
     model = load_body_model()
     a = clip.annotations
     out = model(betas=a["betas"], pose=a["pose"], transl=a["transl"])
@@ -50,9 +62,15 @@ def scene(clip):
         uv, z = cam.project(k, rt, vertices[t])
         raster = rasterize(uv, model.faces, clip.meta["height"], clip.meta["width"], depth=z)
         frames.append({"uv": uv, "z": z, "raster": raster, "vertices": vertices[t]})
-    return {"model": model, "frames": frames, "joints": cam.transform_points(a["body_to_world"], out.joints)}
+    # The plan's motion one frame beyond each end of the clip, as the renderer keys it.
+    padded = evaluate_clip(ScenePlan.from_dict(clip.meta["plan"])).vertices_world
+    assert np.abs(padded[PAD:PAD + clip.n_frames] - vertices).max() < 1e-9  # the same bodies
+    padded_uv, _ = cam.project(k, rt, padded)
+    return {"model": model, "frames": frames, "padded_uv": padded_uv,
+            "joints": cam.transform_points(a["body_to_world"], out.joints)}
 
 
+@pytest.mark.slow
 def test_joints_project_to_joints2d_and_match_the_body_model(clip, scene):
     a = clip.annotations
     # Pinhole projection written out here rather than through synth_core.scene.camera.
@@ -63,9 +81,40 @@ def test_joints_project_to_joints2d_and_match_the_body_model(clip, scene):
     assert np.abs(camera_points - a["joints3d_camera"]).max() < 1e-6
     # Blender's armature joints against the numpy model's forward kinematics.
     assert np.abs(a["joints3d_world"] - scene["joints"]).max() < 1e-4
-    assert a["joints_visible"].any() and a["joints_visible"].dtype == bool
 
 
+@pytest.mark.slow
+def test_joints_visible_equals_a_ray_cast_of_the_posed_mesh(clip, scene):
+    """Visible: inside the image and the ray-cast surface at the joint's pixel is not nearer
+    than the joint by more than the margin (README). Only joints whose surface lies within
+    VISIBILITY_BAND_M of that boundary, or whose projection is within 0.01 px of a pixel
+    boundary (Blender's joints equal the model's to 1e-4 m), may go either way."""
+    margin = clip.meta["plan"]["render"]["visibility_margin_m"]
+    assert margin == 0.15  # the README's value
+    height, width = clip.meta["height"], clip.meta["width"]
+    a = clip.annotations
+    expected_all, ambiguous_all = [], []
+    for t, geometry in enumerate(scene["frames"]):
+        uv, z = cam.project(a["camera_K"], a["camera_Rt"], scene["joints"][t])
+        col, row = np.rint(uv).astype(int).T
+        inside = (z > 0) & (col >= 0) & (col < width) & (row >= 0) & (row < height)
+        surface = geometry["raster"].depth[np.clip(row, 0, height - 1), np.clip(col, 0, width - 1)]  # inf: none
+        in_front_by = z - surface
+        expected_all.append(inside & (in_front_by <= margin))
+        on_pixel_boundary = (np.abs(uv - np.floor(uv) - 0.5) < 0.01).any(axis=-1)
+        ambiguous_all.append(inside & ((np.abs(in_front_by - margin) < VISIBILITY_BAND_M) | on_pixel_boundary))
+    expected, ambiguous = np.array(expected_all), np.array(ambiguous_all)
+    visible = a["joints_visible"]
+    print(f"joints visible: {visible.sum()} rendered, {expected.sum()} ray cast, of {visible.size}; "
+          f"{ambiguous.sum()} ambiguous (margin boundary or pixel edge); occluded joints "
+          f"{sorted(set(np.argwhere(~expected)[:, 1].tolist()))}")
+    assert visible.dtype == bool and visible.shape == expected.shape
+    assert expected.any() and not expected.all(), "the clip must show both visible and occluded joints"
+    disagree = visible != expected
+    assert not np.any(disagree & ~ambiguous), np.argwhere(disagree & ~ambiguous)
+
+
+@pytest.mark.slow
 def test_depth_equals_a_ray_cast_of_the_posed_mesh(clip, scene):
     for t, geometry in enumerate(scene["frames"]):
         depth = clip.frame(t, ["depth"])["depth"]
@@ -74,18 +123,26 @@ def test_depth_equals_a_ray_cast_of_the_posed_mesh(clip, scene):
         union = (depth > 0) | np.isfinite(expected)
         assert both.sum() / union.sum() > 0.97, "rendered and ray-cast silhouettes differ"
         error = np.abs(depth[both] - expected[both])
-        print(f"frame {t}: depth median error {np.median(error) * 1000:.3f} mm over {both.sum()} px")
+        print(f"frame {t}: depth error median {np.median(error) * 1000:.3f} mm, p99 "
+              f"{np.percentile(error, 99) * 1000:.3f} mm, max {error.max() * 1000:.3f} mm over {both.sum()} px")
         assert np.median(error) <= 1e-3
+        assert np.percentile(error, 99) <= DEPTH_P99_M
 
 
-def test_visible_vertices_land_on_their_part(clip, scene):
-    model = scene["model"]
-    faces, labels = model.faces, model.part_labels
-    # Vertices whose surrounding triangles all carry the vertex's part: the label there is unambiguous.
+def _seam_vertices(faces: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Vertices next to a triangle of another part: their label there is ambiguous."""
     face_labels = face_part_labels(faces, labels)
     mixed = np.zeros(len(labels), bool)
     for corner in range(3):
         np.logical_or.at(mixed, faces[:, corner], face_labels != labels[faces[:, corner]])
+    return mixed
+
+
+@pytest.mark.slow
+def test_visible_vertices_land_on_their_part(clip, scene):
+    model = scene["model"]
+    labels = model.part_labels
+    mixed = _seam_vertices(model.faces, labels)
     for t, geometry in enumerate(scene["frames"]):
         segmentation = clip.frame(t, ["segmentation"])["segmentation"]
         pixel = np.rint(geometry["uv"]).astype(int)
@@ -101,34 +158,87 @@ def test_visible_vertices_land_on_their_part(clip, scene):
         assert agree[interior].mean() >= 0.98
 
 
-def test_forward_flow_equals_projected_vertex_motion_and_warps_frames(clip, scene):
-    frames = scene["frames"]
-    faces = scene["model"].faces
-    for t in range(clip.n_frames - 1):
-        passes = clip.frame(t)
-        flow = passes["flow_forward"]
-        raster = frames[t]["raster"]
-        body = (raster.face >= 0) & (passes["segmentation"] > 0)
-        motion = frames[t + 1]["uv"] - frames[t]["uv"]  # per-vertex image motion t -> t+1
-        corners = faces[raster.face[body]]
-        expected = np.einsum("nk,nkc->nc", raster.barycentric[body], motion[corners])
-        error = np.linalg.norm(flow[body] - expected, axis=1)
-        print(f"frame {t}: flow median error {np.median(error):.4f} px, mean motion "
-              f"{np.linalg.norm(expected, axis=1).mean():.2f} px")
-        assert np.median(error) < 0.01
-        assert np.all(flow[passes["segmentation"] == 0] == 0)  # static camera, static background
+@pytest.mark.slow
+def test_every_body_pixel_is_labelled_with_a_part_of_its_visible_triangle(clip, scene):
+    """The worst case, pixel by pixel: the rendered part at a body pixel is the part of one of
+    the three vertices of the triangle the ray cast sees there (so exactly that part away from
+    part seams, where all three agree). A pixel centre on an occlusion edge may see the
+    neighbouring surface by rounding: at most 0.2 % of pixels may instead carry a part seen at a
+    4-neighbour."""
+    labels = scene["model"].part_labels
+    for t, geometry in enumerate(scene["frames"]):
+        segmentation = clip.frame(t, ["segmentation"])["segmentation"]
+        raster = geometry["raster"]
+        body = raster.mask & (segmentation > 0)
+        corner_parts = np.where(raster.mask[..., None], labels[raster.faces[np.maximum(raster.face, 0)]], 0)
+        own = (corner_parts == segmentation[..., None]).any(axis=-1)
+        neighbour = own.copy()
+        for axis, shift in ((0, 1), (0, -1), (1, 1), (1, -1)):
+            neighbour |= (np.roll(corner_parts, shift, axis) == segmentation[..., None]).any(axis=-1)
+        on_seam = ~(corner_parts == corner_parts[..., :1]).all(axis=-1) & body
+        print(f"frame {t}: {body.sum()} body px ({on_seam.sum()} on seam triangles): part of their visible "
+              f"triangle {own[body].mean():.4f}, of a neighbour's {neighbour[body].mean():.4f}")
+        assert neighbour[body].all(), f"{(~neighbour[body]).sum()} pixels carry a part seen nowhere near them"
+        assert own[body].mean() >= 0.998
 
-        # Photometric check: frame t+1 sampled at p + flow(p) reproduces frame t on the body,
-        # away from occlusion edges (pixels whose 5x5 neighbourhood is all one part).
-        rgb_t, rgb_next = passes["rgb"].astype(np.float64), clip.frame(t + 1, ["rgb"])["rgb"].astype(np.float64)
-        warped = _bilinear(rgb_next, np.indices(flow.shape[:2])[::-1].transpose(1, 2, 0) + flow)
+
+def _flow_pixels(clip, scene, t: int, direction: str):
+    """(rendered flow, ray-cast body mask, expected flow on the body) of clip frame t."""
+    step = 1 if direction == "forward" else -1
+    raster = scene["frames"][t]["raster"]
+    passes = clip.frame(t, [f"flow_{direction}", "segmentation"])
+    flow = passes[f"flow_{direction}"]
+    body = raster.mask & (passes["segmentation"] > 0)
+    uv = scene["padded_uv"]
+    motion = uv[PAD + t + step] - uv[PAD + t]  # per-vertex image motion t -> t +- 1
+    corners = scene["model"].faces[raster.face[body]]
+    expected = np.einsum("nk,nkc->nc", raster.barycentric[body], motion[corners])
+    return flow, body, expected
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("direction", ["forward", "backward"])
+def test_flow_equals_projected_vertex_motion_at_every_frame(clip, scene, direction):
+    """Forward t -> t+1, backward t -> t-1, the first and last frames included (their
+    neighbours are the padded motion frames the renderer keys beyond the clip)."""
+    for t in range(clip.n_frames):
+        flow, body, expected = _flow_pixels(clip, scene, t, direction)
+        error = np.linalg.norm(flow[body] - expected, axis=1)
+        moving = np.linalg.norm(expected, axis=1) > 0.5
+        print(f"frame {t} {direction}: flow error median {np.median(error):.4f} px, p99 "
+              f"{np.percentile(error, 99):.4f} px, max {error.max():.4f} px; mean motion "
+              f"{np.linalg.norm(expected, axis=1).mean():.2f} px, {moving.mean():.3f} of body px move > 0.5 px")
+        assert moving.mean() > 0.5, "the clip must move for this test to mean anything"
+        assert np.all(np.linalg.norm(flow[body][moving], axis=1) > 0)
+        assert np.median(error) < 0.01
+        assert np.percentile(error, 99) < FLOW_P99_PX
+        # Where the ray cast finds no surface in a 3x3 neighbourhood there is nothing to move.
+        empty = _eroded(~scene["frames"][t]["raster"].mask, 1)
+        assert empty.sum() > 0.5 * empty.size and np.all(flow[empty] == 0)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("direction", ["forward", "backward"])
+def test_flow_warps_the_neighbouring_frame_onto_this_one(clip, direction):
+    """Frame t +- 1 sampled at p + flow(p) reproduces frame t on the body, away from
+    occlusion edges (pixels whose 5x5 neighbourhood is all body)."""
+    step = 1 if direction == "forward" else -1
+    for t in range(clip.n_frames):
+        if not 0 <= t + step < clip.n_frames:
+            continue
+        passes = clip.frame(t, ["rgb", "segmentation", f"flow_{direction}"])
+        flow = passes[f"flow_{direction}"]
+        rgb_t = passes["rgb"].astype(np.float64)
+        rgb_other = clip.frame(t + step, ["rgb"])["rgb"].astype(np.float64)
+        warped = _bilinear(rgb_other, np.indices(flow.shape[:2])[::-1].transpose(1, 2, 0) + flow)
         interior = _eroded(passes["segmentation"] > 0, 2) & (np.linalg.norm(flow, axis=-1) > 0)
         photometric = np.abs(warped - rgb_t)[interior].mean() / 255.0
-        static = np.abs(rgb_next - rgb_t)[interior].mean() / 255.0
-        print(f"frame {t}: warped photometric error {photometric:.4f} vs unwarped {static:.4f}")
-        assert photometric < static
+        static = np.abs(rgb_other - rgb_t)[interior].mean() / 255.0
+        print(f"frame {t} {direction}: warped photometric error {photometric:.4f} vs unwarped {static:.4f}")
+        assert photometric < 0.75 * static
 
 
+@pytest.mark.slow
 def test_normals_agree_with_the_posed_mesh(clip, scene):
     rotation = clip.annotations["camera_Rt"][:, :3]
     for t, geometry in enumerate(scene["frames"]):
@@ -141,8 +251,10 @@ def test_normals_agree_with_the_posed_mesh(clip, scene):
         stored = normals[body] / np.linalg.norm(normals[body], axis=1, keepdims=True)  # int8-quantised
         cosine = np.clip(np.sum(face_normal * stored, axis=1), -1, 1)
         angle = np.degrees(np.arccos(cosine))
-        print(f"frame {t}: normal median angle to face normal {np.median(angle):.2f} deg")
+        print(f"frame {t}: normal angle to face normal median {np.median(angle):.2f} deg, p99 "
+              f"{np.percentile(angle, 99):.2f} deg, max {angle.max():.1f} deg")
         assert np.median(angle) < 2.0
+        assert np.percentile(angle, 99) < NORMAL_P99_DEG
 
 
 def _bilinear(image: np.ndarray, xy: np.ndarray) -> np.ndarray:

@@ -13,8 +13,6 @@ from synth_cli.main import cli
 from synth_core.dataset import read_clip
 from synth_core.scene.plan import PlanOptions, sample_plan
 
-pytestmark = pytest.mark.slow
-
 TINY = PlanOptions(width=64, height=48, samples=2, n_frames=2, rgb_format="png", texture_size=256,
                    camera_distance_mean=4.0, camera_distance_std=0.0)
 
@@ -24,6 +22,7 @@ def _all_passes(path):
     return [clip.frame(t) for t in range(clip.n_frames)], clip
 
 
+@pytest.mark.slow  # renders clips in Blender
 def test_same_seed_renders_bit_identical_passes_and_another_seed_differs(tmp_path):
     for name, seed in (("a", 5), ("b", 5), ("c", 6)):
         run_worker(sample_plan(seed, TINY), tmp_path / name)
@@ -38,6 +37,7 @@ def test_same_seed_renders_bit_identical_passes_and_another_seed_differs(tmp_pat
         assert np.array_equal(value, clip_b.annotations[key]), key
 
 
+@pytest.mark.slow  # renders clips in Blender
 def test_osl_shader_and_node_group_agree(tmp_path):
     """The SURREAL OSL shader and the node group (for GPU/Eevee) light the body the same way."""
     options = dataclasses.replace(TINY, width=160, height=120, samples=4, n_frames=1, texture_size=512)
@@ -53,6 +53,7 @@ def test_osl_shader_and_node_group_agree(tmp_path):
     assert osl["rgb"][body].std() > 5  # the body is lit and textured, not flat
 
 
+@pytest.mark.slow  # renders clips in Blender
 def test_cli_renders_a_clip_and_resumes(tmp_path):
     runner = CliRunner()
     args = ["render", "--n", "1", "--out", str(tmp_path), "--frames", "2", "--res", "64x48",
@@ -110,6 +111,7 @@ def test_missing_smpl_files_are_named_with_how_to_get_them(tmp_path, monkeypatch
     assert "smpl" in result.output.lower()
 
 
+@pytest.mark.slow  # renders clips in Blender
 def test_a_missing_texture_fails_before_rendering_and_keeps_other_clips(tmp_path):
     """The worker names the missing file, leaves neither a clip nor a partial folder, and a
     clip rendered before it is untouched."""
