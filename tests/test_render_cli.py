@@ -45,7 +45,7 @@ def test_relative_out_is_the_users_folder_and_resumes(tmp_path):
     assert read_clip(clip_dir).n_frames == 1
     assert set(REPO.iterdir()) == before, "the render wrote into the repository"
     assert sorted(p.name for p in clip_dir.parent.iterdir()) == [".synth", "clip_00000000"]
-    assert sorted(p.name for p in (clip_dir.parent / ".synth").iterdir()) == ["config.json", "events", "index"]
+    assert sorted(p.name for p in (clip_dir.parent / ".synth").iterdir()) == ["config.json", "events", "index", "requests"]
     again = synth("render", "--n", "1", "--out", "rel/data", *TINY_RENDER, cwd=tmp_path)
     assert again.returncode == 0 and "already complete" in again.stderr
 
@@ -95,7 +95,7 @@ def test_a_killed_worker_is_named_and_leaves_nothing_behind(tmp_path):
     assert "clip_00000000: the Blender worker was killed by signal 9 (SIGKILL)" in message
     assert "Traceback" not in stderr
     assert sorted(p.name for p in out.iterdir()) == [".synth"], "a killed clip left files in the dataset"
-    assert sorted(p.name for p in (out / ".synth").iterdir()) == ["config.json", "events", "failed"]
+    assert sorted(p.name for p in (out / ".synth").iterdir()) == ["config.json", "events", "failed", "requests"]
     assert list(scratch.iterdir()) == [], "a killed worker left temporary files"
 
 

@@ -144,7 +144,9 @@ def render(count, unit, out, seed, samples, resolution, frames, passes, shading,
     out, created = prepare_output(out)
     console = Console(stderr=True)
     try:
-        DatasetIndex(out).claim_config(dataset_config(seed, options))
+        index = DatasetIndex(out)
+        index.claim_config(dataset_config(seed, options))
+        index.record_request(process_tag(), workplan.n_clips)  # what `synth status` counts as remaining
         summary = _render_shard(out, workplan, shard, options, settings, console)
     except BaseException:
         if created and not any(out.iterdir()):  # nothing was made: leave no empty OUT behind

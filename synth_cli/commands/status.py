@@ -7,6 +7,7 @@ import json
 import os
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import click
@@ -16,10 +17,13 @@ from synth_core.dataset.format import PARTIAL_SUFFIX
 from synth_core.dataset.index import DatasetIndex
 from synth_core.errors import DatasetFormatError
 
-# clip_<seed> (finished, see synth_cli.farm.local.clip_name) or clip_<seed>.partial... (being written)
+# clip_<seed> (finished, see synth_cli.farm.local.clip_name) or clip_<seed>.partial-<host>-<pid>
+# (being written by that process, see synth_core.dataset.writer)
 CLIP_FOLDER = re.compile(r"clip_(\d+)(" + re.escape(PARTIAL_SUFFIX) + r".*)?")
 SHOWN_NAMES = 5      # clip names listed per line of the text report
+SHOWN_FAILURES = 20  # failed clips listed with their reason in the text report
 JSON_NAMES = 100     # ...and per list of the JSON report
+FAILURE_FIELDS = ("reason", "attempts", "owner", "time")  # of DatasetIndex.record_failed
 
 
 @dataclass
@@ -39,32 +43,34 @@ class DatasetStatus:
     def known_extent(self) -> bool:
         return self.first_seed is not None and self.requested is not None
 
-    def expected(self, seed: int) -> bool:
-        return self.known_extent and self.first_seed <= seed < self.first_seed + self.requested
+    # Computed once, after the scan (the fields are not changed afterwards).
 
-    @property
+    @cached_property
     def done(self) -> list[int]:
-        return sorted(s for s in self.finished if not self.known_extent or self.expected(s))
+        if not self.known_extent:
+            return sorted(self.finished)
+        return sorted(self.finished.intersection(range(self.first_seed, self.first_seed + self.requested)))
 
-    @property
+    @cached_property
     def outside_request(self) -> list[int]:
         """Finished clips beyond what any recorded run asked for."""
-        return sorted(s for s in self.finished if self.known_extent and not self.expected(s))
+        return sorted(self.finished.difference(self.done))
 
-    @property
+    @cached_property
     def in_progress(self) -> list[int]:
         return sorted(self.partial - self.finished)
 
-    @property
+    @cached_property
     def failed(self) -> list[int]:
         return sorted(set(self.failures) - self.finished - self.partial)
 
+    @cached_property
     def remaining(self) -> list[int] | None:
         """Expected clips neither done, failed nor being written; None when the extent is unknown."""
         if not self.known_extent:
             return None
         taken = self.finished | self.partial | set(self.failures)
-        return [s for s in range(self.first_seed, self.first_seed + self.requested) if s not in taken]
+        return sorted(set(range(self.first_seed, self.first_seed + self.requested)) - taken)
 
 
 def scan_dataset(root: Path) -> DatasetStatus:
@@ -105,7 +111,7 @@ def status(directory: Path, as_json: bool) -> None:
 
 
 def status_dict(state: DatasetStatus) -> dict:
-    remaining = state.remaining()
+    remaining = state.remaining
     return {
         "dataset": str(state.root), "first_seed": state.first_seed, "requested": state.requested,
         "frames_per_clip": state.frames_per_clip,
@@ -113,8 +119,7 @@ def status_dict(state: DatasetStatus) -> dict:
         "remaining": None if remaining is None else len(remaining),
         "outside_request": len(state.outside_request),
         "frames_done": None if state.frames_per_clip is None else len(state.done) * state.frames_per_clip,
-        "failures": [{"clip": clip_name(s), **{k: state.failures[s].get(k) for k in ("reason", "attempts", "owner",
-                                                                                    "time")}}
+        "failures": [{"clip": clip_name(s), **{key: state.failures[s].get(key) for key in FAILURE_FIELDS}}
                      for s in state.failed],
         "in_progress_clips": [clip_name(s) for s in state.in_progress[:JSON_NAMES]],
         "first_remaining": None if remaining is None else [clip_name(s) for s in remaining[:JSON_NAMES]],
@@ -122,7 +127,7 @@ def status_dict(state: DatasetStatus) -> dict:
 
 
 def status_text(state: DatasetStatus) -> str:
-    remaining = state.remaining()
+    remaining = state.remaining
     lines = [f"Dataset {state.root}: {_extent(state)}"]
     frames = f"   ({len(state.done) * state.frames_per_clip:,} frames)" if state.frames_per_clip else ""
     lines.append(f"  done         {len(state.done):>9,}{_share(len(state.done), state)}{frames}")
@@ -134,9 +139,12 @@ def status_text(state: DatasetStatus) -> str:
         lines.append(f"  beyond the requested clips: {len(state.outside_request):,}" + _names(state.outside_request))
     if state.failed:
         lines.append("Failed clips (their last attempt; re-running synth render tries them again):")
-        for seed in state.failed:
+        for seed in state.failed[:SHOWN_FAILURES]:
             record = state.failures[seed]
-            lines.append(f"  {clip_name(seed)} after {record.get('attempts', '?')} attempt(s): {record.get('reason', '')}")
+            attempts, reason = record.get("attempts", "?"), record.get("reason", "")
+            lines.append(f"  {clip_name(seed)} after {attempts} attempt(s): {reason}")
+        if len(state.failed) > SHOWN_FAILURES:
+            lines.append(f"  ... and {len(state.failed) - SHOWN_FAILURES:,} more (all of them: synth status --json)")
     return "\n".join(lines)
 
 

@@ -112,8 +112,9 @@ def _short(message: str, path: Path) -> str:
     """The reader's messages name the clip by its full path; the report names it already."""
     for prefix in (f"clip {path}: ", f"clip {path} "):
         if message.startswith(prefix):
-            return message[len(prefix):]
-    return message.replace(f"{path}/", "").replace(str(path), path.name)
+            message = message[len(prefix):]
+            break
+    return message.replace(f"clip {path}: ", "").replace(f"{path}/", "").replace(str(path), path.name)
 
 
 def meta_problems(name: str, clip, options: dict) -> list[str]:
@@ -226,7 +227,7 @@ def clip_folders(directory: Path) -> list[Path]:
         return [directory]
     folders = []
     for child in directory.iterdir():
-        if child.name.startswith(".") or fmt.PARTIAL_SUFFIX in child.name or not child.is_dir():
+        if child.name.startswith(".") or fmt.is_partial(child.name) or not child.is_dir():
             continue
         if CLIP_FOLDER.fullmatch(child.name) or (child / fmt.META_FILE).is_file():
             folders.append(child)
@@ -239,7 +240,7 @@ def missing_clip_problems(directory: Path) -> list[Problem]:
     if not (directory / STATE_DIR).is_dir():
         return []
     state = scan_dataset(directory)
-    remaining = state.remaining()
+    remaining = state.remaining
     absent = sorted(set(state.failed) | set(state.in_progress) | set(remaining or ()))
     if not absent:
         return []

@@ -50,6 +50,24 @@ class DatasetIndex:
         path = self.state / "config.json"
         return _read_json(path) if path.is_file() else None
 
+    def record_request(self, owner: str, n_clips: int) -> None:
+        """Note that ``owner``'s run was asked for clips ``0 .. n_clips - 1`` (what ``synth
+        status`` counts as remaining); one small file per process, so shards never share one."""
+        folder = self.state / "requests"
+        folder.mkdir(parents=True, exist_ok=True)
+        _write_json_atomic(folder / f"{owner}.json", {"n_clips": n_clips, "owner": owner, "time": time.time()})
+
+    def requested_clips(self) -> int | None:
+        """The most clips any run asked for (a later run may grow the dataset); None if no run
+        recorded its request."""
+        counts = []
+        for path in (self.state / "requests").glob("*.json"):
+            try:
+                counts.append(int(_read_json(path)["n_clips"]))
+            except (DatasetFormatError, KeyError, TypeError, ValueError):
+                continue  # being replaced right now, or not ours
+        return max(counts, default=None)
+
     # -- clips ----------------------------------------------------------------------------------
 
     def record_done(self, owner: str, clip: str, seed: int, n_frames: int) -> None:
