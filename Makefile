@@ -9,11 +9,13 @@ STAMP := $(VENV)/.installed
 
 .PHONY: install demo test test-fast clean
 
-$(STAMP): pyproject.toml
+# constraints.txt pins every package to the versions the tests and the committed default body were
+# made with; the second install also brings torch's own dependencies to those pins.
+$(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet $(TORCH_SPEC)
-	$(PIP) install --quiet -e '.[blender,build,dev]'
+	$(PIP) install --quiet -c constraints.txt -e '.[blender,build,dev]'
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -14,7 +14,8 @@ Run it with ``synth assets build-default-body``. Steps, each a function below:
 
 anny's first construction builds a ~790 MB cache: it goes to ``<build_dir>/anny_cache``
 (ANNY_CACHE_DIR) and warp's kernels to ``<build_dir>/warp_cache``, never into the repo.
-Everything is seeded, so a rebuild reproduces the committed file (see tests).
+Everything is seeded, and no step depends on float rounding (see TIE_TOLERANCE), so a rebuild
+with the pinned dependencies (constraints.txt) reproduces the committed file (see tests).
 """
 
 from __future__ import annotations
@@ -34,6 +35,14 @@ from synth_core.body.phenotype import polynomial_features
 ANNY_VERSION = "0.6.2"
 PHENOTYPE_LABELS = ("gender", "age", "muscle", "weight", "height", "proportions")
 NUM_BETAS = 16
+
+# anny's mesh is mirror-symmetric and its eyeballs are regular, so some values the build compares
+# are equal in exact arithmetic and differ only by rounding (<= ~1e-14 relative), which changes
+# with the CPU, the BLAS and library versions: 56 eyeball quads have equal diagonals, the pelvis's
+# 96th and 97th nearest vertices are a mirror pair, shape component 12 peaks on a mirror pair of
+# opposite x. Values this close count as equal and the tie is broken by index, never by rounding.
+# Real differences between such values on this mesh are >= 1.7e-5 (relative).
+TIE_TOLERANCE = 1e-9
 
 # anny (Z up, facing -Y, left = +X) -> SMPL (Y up, facing +Z, left = +X): -90 deg about X.
 ANNY_TO_SMPL = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])
@@ -241,10 +250,68 @@ class AnnyTPoser:
             torch.as_tensor(years, dtype=torch.float64)).numpy()
 
     def uvs_and_faces(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        faces = self.model.get_triangular_faces().numpy().astype(np.int64)
+        """(faces, vt, ft): anny's quads split again along their shorter diagonal, ties decided
+        by TIE_TOLERANCE (anny's own split of tied quads follows rounding, see split_quads)."""
+        quads, uv_quads = quads_from_triangle_pairs(
+            self.model.faces.numpy().astype(np.int64),
+            self.model.face_texture_coordinate_indices.numpy().astype(np.int64))
+        along_ac = splits_along_ac(self.model.template_vertices.numpy(), quads)
         vt = self.model.texture_coordinates.numpy()
-        ft = self.model.face_texture_coordinate_indices.numpy().astype(np.int64)
-        return faces, vt, ft
+        return split_quads(quads, along_ac), vt, split_quads(uv_quads, along_ac)
+
+
+def split_quads(quads: np.ndarray, along_ac: np.ndarray) -> np.ndarray:
+    """Quads (a, b, c, d), Q x 4 -> 2Q x 3 triangles in anny's order (anny.utils.mesh_utils):
+    [a, b, c], [c, d, a] where ``along_ac``, else [a, b, d], [d, b, c]."""
+    a, b, c, d = quads.T
+    first = np.where(along_ac[:, None], np.stack([a, b, c], axis=1), np.stack([a, b, d], axis=1))
+    second = np.where(along_ac[:, None], np.stack([c, d, a], axis=1), np.stack([d, b, c], axis=1))
+    return np.stack([first, second], axis=1).reshape(-1, 3)
+
+
+def splits_along_ac(vertices: np.ndarray, quads: np.ndarray) -> np.ndarray:
+    """Per quad (a, b, c, d): split along a-c, the shorter diagonal? Diagonals equal within
+    TIE_TOLERANCE split along b-d, as anny's own `<` does for exactly equal ones."""
+    a, b, c, d = (vertices[quads[:, i]] for i in range(4))
+    return np.linalg.norm(a - c, axis=1) < np.linalg.norm(b - d, axis=1) * (1.0 - TIE_TOLERANCE)
+
+
+def quads_from_triangle_pairs(faces: np.ndarray, uv_faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Undo anny's quad split: triangles 2k and 2k+1 are quad k (see split_quads).
+    Returns (quads, uv quads), Q x 4 each."""
+    if len(faces) % 2 or faces.shape != uv_faces.shape:
+        raise RuntimeError(f"anny {ANNY_VERSION}'s faces are expected as pairs of triangles, "
+                           f"got {faces.shape} faces and {uv_faces.shape} texture faces")
+    first, second = faces[0::2], faces[1::2]
+    along_ac = (second[:, 0] == first[:, 2]) & (second[:, 2] == first[:, 0])
+
+    def corners(triangles):
+        one, two = triangles[0::2], triangles[1::2]
+        return np.where(along_ac[:, None], np.concatenate([one, two[:, 1:2]], axis=1),
+                        np.stack([one[:, 0], one[:, 1], two[:, 2], one[:, 2]], axis=1))
+
+    quads, uv_quads = corners(faces), corners(uv_faces)
+    if not (np.array_equal(split_quads(quads, along_ac), faces)
+            and np.array_equal(split_quads(uv_quads, along_ac), uv_faces)):
+        raise RuntimeError(f"anny {ANNY_VERSION}'s triangles are expected as split quads "
+                           "(pairs [a,b,c],[c,d,a] or [a,b,d],[d,b,c]); these are not")
+    return quads, uv_quads
+
+
+def nearest_points(points: np.ndarray, centre: np.ndarray, count: int) -> np.ndarray:
+    """Sorted indices of the ``count`` points nearest ``centre``, plus any point as near as the
+    last one within TIE_TOLERANCE (a mirror pair is kept whole, whatever the rounding)."""
+    distance = np.linalg.norm(points - centre, axis=1)
+    cutoff = np.partition(distance, count - 1)[count - 1] * (1.0 + TIE_TOLERANCE)
+    return np.flatnonzero(distance <= cutoff)
+
+
+def component_signs(components: np.ndarray) -> np.ndarray:
+    """+1/-1 per row making its largest entry positive. Entries as large within TIE_TOLERANCE
+    (mirror vertices, x of opposite sign) are a tie: the first of them decides."""
+    magnitude = np.abs(components)
+    largest = magnitude >= magnitude.max(axis=1, keepdims=True) * (1.0 - TIE_TOLERANCE)
+    return np.sign(components[np.arange(len(components)), largest.argmax(axis=1)])
 
 
 def _transform_points(transforms: np.ndarray, points: np.ndarray) -> np.ndarray:
@@ -279,22 +346,23 @@ def _fit_polynomial(x: np.ndarray, y: np.ndarray, degree: int, ridge: float = 1e
 
 def _fit_regressor(meshes: np.ndarray, joints: np.ndarray, mean_mesh: np.ndarray,
                    mean_joints: np.ndarray, num_nearest: int, ridge: float = 1e-6) -> np.ndarray:
-    """J x V regressor, rows summing to 1, each joint using its nearest template vertices.
+    """J x V regressor, rows summing to 1, each joint using its nearest template vertices
+    (``num_nearest``, plus any tied with the last: see nearest_points).
 
     Solves min sum_s |V_s^T r - J_s|^2 + ridge |r|^2 subject to sum(r) = 1 (KKT system).
     """
     num_vertices = meshes.shape[1]
     regressor = np.zeros((NUM_JOINTS, num_vertices))
     for j in range(NUM_JOINTS):
-        distance = np.linalg.norm(mean_mesh - mean_joints[j], axis=1)
-        nearest = np.sort(np.argsort(distance, kind="stable")[:num_nearest])
-        a = meshes[:, nearest, :].transpose(0, 2, 1).reshape(-1, num_nearest)  # (N*3) x n
+        nearest = nearest_points(mean_mesh, mean_joints[j], num_nearest)
+        count = len(nearest)
+        a = meshes[:, nearest, :].transpose(0, 2, 1).reshape(-1, count)  # (N*3) x n
         b = joints[:, j, :].reshape(-1)
-        kkt = np.zeros((num_nearest + 1, num_nearest + 1))
-        kkt[:num_nearest, :num_nearest] = a.T @ a + ridge * np.eye(num_nearest)
-        kkt[:num_nearest, -1] = kkt[-1, :num_nearest] = 1.0
+        kkt = np.zeros((count + 1, count + 1))
+        kkt[:count, :count] = a.T @ a + ridge * np.eye(count)
+        kkt[:count, -1] = kkt[-1, :count] = 1.0
         rhs = np.concatenate([a.T @ b, [1.0]])
-        regressor[j, nearest] = np.linalg.solve(kkt, rhs)[:num_nearest]
+        regressor[j, nearest] = np.linalg.solve(kkt, rhs)[:count]
     return regressor
 
 
@@ -319,9 +387,7 @@ def build_default_body(build_dir: Path, settings: BuildSettings | None = None,
     mean = meshes.mean(axis=0)
     centred = (meshes - mean).reshape(len(meshes), -1)
     _, singular, components = np.linalg.svd(centred, full_matrices=False)
-    components = components[:NUM_BETAS]
-    signs = np.sign(components[np.arange(NUM_BETAS), np.abs(components).argmax(axis=1)])
-    components *= signs[:, None]
+    components = components[:NUM_BETAS] * component_signs(components[:NUM_BETAS])[:, None]
     scale = (centred[:len(calibrated)] @ components.T).std(axis=0)
     shapedirs = (components * scale[:, None]).reshape(NUM_BETAS, num_vertices, 3).transpose(1, 2, 0)
 
