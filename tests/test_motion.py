@@ -457,3 +457,107 @@ def test_amass_bad_files_raise_motion_errors_naming_the_file(tmp_path):
         load_amass(tmp_path / "fifty.npz")
     with pytest.raises(MotionError, match="'mocap_framerate'"):
         load_amass(tmp_path / "no_mocap_framerate.npz")
+
+
+# ----------------------------------------------------------------------------- AMASS windows in plans
+
+def amass_file_of(tmp_path, name: str, frames_at_30fps: int):
+    """An AMASS file whose knee angle grows with time: ``frames_at_30fps`` frames at 30 fps."""
+    return write_npz(tmp_path, name, amass_arrays(frames=4 * (frames_at_30fps - 1) + 1))
+
+
+def amass_options(path, n_frames: int):
+    from synth_core.scene.plan import PlanOptions
+
+    return PlanOptions(n_frames=n_frames, motion_source="amass", amass_files=(str(path),), texture_size=64)
+
+
+def window_knee(plan) -> np.ndarray:
+    """Left-knee angle over the padded frames (one before and one after the rendered ones)."""
+    from synth_core.scene.clip import evaluate_clip
+
+    return evaluate_clip(plan, with_vertices=False).pose[:, J["left_knee"], 0]
+
+
+def test_sampled_amass_windows_have_a_real_motion_frame_before_and_after(tmp_path):
+    """The padded frames are the file's own frames (the knee follows the file's time line), so
+    the first frame's backward flow and the last frame's forward flow show real motion."""
+    from synth_core.scene.clip import motion_edges
+    from synth_core.scene.plan import sample_plan
+
+    tight = amass_file_of(tmp_path, "tight.npz", 12)  # exactly 10 frames + one on each side
+    loose = amass_file_of(tmp_path, "loose.npz", 40)
+    for path, n_frames in ((tight, 10), (loose, 20)):
+        starts = []
+        for seed in range(12):
+            plan = sample_plan(seed, amass_options(path, n_frames))
+            start = plan.motion["start"]
+            assert plan.motion["n_frames"] == n_frames and plan.motion["requested_frames"] == n_frames
+            times = np.arange(start - 1, start + n_frames + 1) / 30.0
+            np.testing.assert_allclose(window_knee(plan), knee_angle(times), atol=1e-12)
+            assert motion_edges(plan) == {"first_backward_flow_real": True, "last_forward_flow_real": True}
+            starts.append(start)
+        print(f"{path.name}: starts {sorted(starts)}")
+        assert min(starts) >= 1 and max(starts) + n_frames + 1 <= plan.motion["available_frames"]
+    assert len(set(starts)) > 3  # the window still moves through a long file
+
+
+def test_amass_file_shorter_than_the_clip_gives_a_shorter_clip(tmp_path):
+    from synth_core.scene.clip import motion_edges
+    from synth_core.scene.plan import sample_plan
+
+    plan = sample_plan(3, amass_options(amass_file_of(tmp_path, "short.npz", 8), 20))
+    motion = plan.motion
+    assert (motion["n_frames"], motion["requested_frames"], motion["available_frames"], motion["start"]) == (6, 20, 8, 1)
+    knee = window_knee(plan)
+    assert len(knee) == 8 and np.all(np.diff(knee) > 0)  # every file frame once: no frozen last pose
+    assert motion_edges(plan) == {"first_backward_flow_real": True, "last_forward_flow_real": True}
+
+
+def test_amass_file_with_fewer_than_three_frames_is_refused(tmp_path):
+    from synth_core.scene.plan import sample_plan
+
+    path = amass_file_of(tmp_path, "two_frames.npz", 2)
+    with pytest.raises(MotionError, match=r"two_frames\.npz.*2 frame\(s\).*at least 3"):
+        sample_plan(0, amass_options(path, 5))
+
+
+def test_hand_made_plan_at_the_file_start_reports_its_still_edge(tmp_path):
+    """A plan written by hand may start at frame 0: the frame before repeats the first pose,
+    and motion_edges (recorded in meta.json) says so."""
+    from synth_core.scene.clip import motion_edges
+    from synth_core.scene.plan import ScenePlan, sample_plan
+
+    plan = sample_plan(0, amass_options(amass_file_of(tmp_path, "edge.npz", 12), 10))
+    data = plan.to_dict()
+    data["motion"] = {k: v for k, v in data["motion"].items() if k != "available_frames"} | {"start": 0}
+    by_hand = ScenePlan.from_dict(data)
+    knee = window_knee(by_hand)
+    assert knee[0] == knee[1] and knee[-1] != knee[-2]
+    assert motion_edges(by_hand) == {"first_backward_flow_real": False, "last_forward_flow_real": True}
+
+
+@pytest.mark.slow  # renders a clip in Blender
+def test_short_amass_clip_renders_shorter_with_real_edge_flow_and_says_so(tmp_path):
+    import dataclasses
+
+    from synth_cli.commands.render import run_worker
+    from synth_core.dataset import read_clip
+    from synth_core.scene.plan import sample_plan
+
+    options = dataclasses.replace(amass_options(amass_file_of(tmp_path, "five.npz", 5), 10),
+                                  width=64, height=48, samples=1, rgb_format="png")
+    run_worker(sample_plan(2, options), tmp_path / "clip")
+    clip = read_clip(tmp_path / "clip")
+    motion = clip.meta["motion"]
+    assert clip.n_frames == 3 and (motion["frames"], motion["requested_frames"]) == (3, 10)
+    assert motion["first_backward_flow_real"] and motion["last_forward_flow_real"]
+    first, last = clip.frame(0), clip.frame(2)
+    body_first, body_last = first["segmentation"] > 0, last["segmentation"] > 0
+    assert body_first.sum() > 20 and body_last.sum() > 20
+    # The body walks (AMASS trans moves 0.94 m/s): the edge flows are not the zero of a repeated pose.
+    backward = np.linalg.norm(first["flow_backward"][body_first], axis=1)
+    forward = np.linalg.norm(last["flow_forward"][body_last], axis=1)
+    print(f"median |flow| on the body: first frame backward {np.median(backward):.3f} px, "
+          f"last frame forward {np.median(forward):.3f} px")
+    assert np.median(backward) > 0.1 and np.median(forward) > 0.1

@@ -44,12 +44,41 @@ def test_surreal_defaults():
     assert np.allclose(uv, k[:2, 2]) and z == pytest.approx(plan.camera["distance"])
 
 
+def test_labelled_gender_matches_the_body_shape():
+    """Measured on each sampled mesh, not through the phenotype table the sampler uses: anny's
+    women have wider hips for their shoulders than its men (hip-band width over the distance
+    between the shoulder joints: 1.05-1.21 for women, 0.92-1.07 for men over 60 seeds) and, at
+    the same height parameter, are shorter."""
+    from synth_core.body.catalog import load_body_model
+    from synth_core.body.parts import JOINT_NAMES
+
+    joint = {name: index for index, name in enumerate(JOINT_NAMES)}
+    model = load_body_model("default")
+    measured = {"female": [], "male": []}
+    for seed in range(60):
+        body = sample_plan(seed, dataclasses.replace(SHORT, n_frames=1)).body
+        rest = model(betas=body["betas"])
+        vertices, joints = rest.shaped_vertices[0], rest.rest_joints[0]
+        hip_height = joints[joint["left_hip"], 1]
+        hips = vertices[(vertices[:, 1] > hip_height - 0.12) & (vertices[:, 1] < hip_height + 0.02)]
+        shoulders = np.linalg.norm(joints[joint["left_shoulder"]] - joints[joint["right_shoulder"]])
+        measured[body["gender"]].append((np.ptp(hips[:, 0]) / shoulders, np.ptp(vertices[:, 1])))
+    female, male = np.array(measured["female"]), np.array(measured["male"])
+    print(f"hip/shoulder: female {female[:, 0].mean():.3f}, male {male[:, 0].mean():.3f}; "
+          f"height: female {female[:, 1].mean():.3f} m, male {male[:, 1].mean():.3f} m")
+    assert len(female) >= 20 and len(male) >= 20
+    assert female[:, 0].mean() > male[:, 0].mean() + 0.08
+    assert male[:, 1].mean() > female[:, 1].mean() + 0.05
+
+
 def test_sh_and_camera_distance_follow_surreal_distributions():
     sh = np.array([sample_sh(component_rng(s, "lighting")) for s in range(2000)])
     assert sh[:, 0].min() >= 0.5 and sh[:, 0].max() <= 1.4
     assert sh[:, 1].min() >= -0.7 and sh[:, 1].max() <= 0.0
     assert np.abs(sh[:, 2:]).max() <= 0.7 and sh[:, 2:].std() == pytest.approx(0.7 / np.sqrt(3), rel=0.05)
-    distances = [sample_plan(s, dataclasses.replace(SHORT, n_frames=1)).camera["distance"] for s in range(60)]
+    cameras = [sample_plan(s, dataclasses.replace(SHORT, n_frames=1)).camera for s in range(60)]
+    distances = [camera["sampled_distance"] for camera in cameras]
+    assert all(camera["distance"] >= camera["sampled_distance"] for camera in cameras)  # the minimum
     assert np.mean(distances) == pytest.approx(8.0, abs=0.4)
     assert np.std(distances) == pytest.approx(1.0, abs=0.35)
 
@@ -133,3 +162,15 @@ def test_amass_motion_is_windowed_into_the_plan(tmp_path):
     assert np.all(np.diff(knee) > 0)  # the window follows the file's time line
     head, pelvis = geometry.joints_world[:, 15], geometry.joints_world[:, 0]
     assert np.all(head[:, 2] > pelvis[:, 2] + 0.3)  # upright in the Z-up world
+
+
+def test_joints_only_geometry_is_the_body_models_own():
+    """Plans pose only the joints (no skinning); they must equal the full model's forward pass."""
+    from synth_core.scene.clip import evaluate_clip
+
+    plan = sample_plan(5, dataclasses.replace(SHORT, n_frames=12))
+    full, joints_only = evaluate_clip(plan), evaluate_clip(plan, with_vertices=False)
+    assert joints_only.vertices_world is None
+    np.testing.assert_allclose(joints_only.joints_world, full.joints_world, atol=1e-12)
+    np.testing.assert_allclose(joints_only.skinning_transforms, full.skinning_transforms, atol=1e-12)
+    np.testing.assert_allclose(joints_only.shaped_vertices, full.shaped_vertices, atol=1e-12)

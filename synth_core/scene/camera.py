@@ -79,3 +79,38 @@ def body_to_world(yaw: float) -> np.ndarray:
 def transform_points(matrix: np.ndarray, points: np.ndarray) -> np.ndarray:
     """Apply a 4 x 4 rigid transform to ... x 3 points."""
     return points @ matrix[:3, :3].T + matrix[:3, 3]
+
+
+def move_to_contain(k: np.ndarray, rt: np.ndarray, width: int, height: int, centres: np.ndarray,
+                    radii: np.ndarray) -> np.ndarray:
+    """The smallest move of a camera, orientation kept, that shows every sphere whole.
+
+    Returns the move in camera axes (right, down, forward) with forward <= 0: the camera only
+    steps back, and steps aside only as far as needed. "Shown" means inside the rectangle of
+    pixel centres, [0, W - 1] x [0, H - 1]. centres: N x 3 world, radii: N metres.
+
+    Each image edge is a plane through the centre of projection, e.g. u = W - 1 is
+    x = s z with s = (W - 1 - cx) / fx; a sphere is inside when its centre lies at least its
+    radius within every such plane. A move d of the camera shifts the centres by -d, so each
+    edge gives one linear inequality in d; a pair of opposite edges fixes the least step back
+    that fits both, then the side step nearest 0 that fits both.
+    """
+    points = world_to_camera(rt, np.asarray(centres, dtype=np.float64))
+    radii = np.asarray(radii, dtype=np.float64)
+    (fx, fy), (cx, cy) = np.diag(k)[:2], k[:2, 2]
+    edges = ((points[:, 0], cx / fx, (width - 1 - cx) / fx), (points[:, 1], cy / fy, (height - 1 - cy) / fy))
+    needs = [_edge_needs(along, points[:, 2], radii, low, high) for along, low, high in edges]
+    back = max(0.0, *((need_low + need_high) / (low + high)
+                      for (need_low, need_high), (_, low, high) in zip(needs, edges)))
+    aside = [float(np.clip(0.0, need_high - high * back, low * back - need_low))
+             for (need_low, need_high), (_, low, high) in zip(needs, edges)]
+    return np.array([aside[0], aside[1], -back])
+
+
+def _edge_needs(along: np.ndarray, depth: np.ndarray, radii: np.ndarray, low: float, high: float):
+    """For one image axis with edges along/depth = -low and +high: the largest left-hand side
+    each edge demands of a move (a, -b) aside and back, as ``-a + low b >= need_low`` and
+    ``a + high b >= need_high``."""
+    need_low = np.max(-along - low * depth + radii * np.hypot(1.0, low))
+    need_high = np.max(along - high * depth + radii * np.hypot(1.0, high))
+    return float(need_low), float(need_high)

@@ -240,19 +240,19 @@ def _sample_body(rng: np.random.Generator, options: PlanOptions) -> dict:
 
 
 def _sample_motion(rng: np.random.Generator, options: PlanOptions) -> dict:
-    common = {"n_frames": options.n_frames, "fps": options.fps}
     if options.motion_source == "procedural":
         from synth_core.motion import sample_procedural_params
-        return {"source": "procedural", "params": sample_procedural_params(rng), "start": 0, **common}
+        return {"source": "procedural", "params": sample_procedural_params(rng), "start": 0,
+                "n_frames": options.n_frames, "fps": options.fps}
     from synth_core.motion import load_amass
     path = str(Path(options.amass_files[int(rng.integers(len(options.amass_files)))]).resolve())
     available = load_amass(path, target_fps=options.fps).n_frames
-    n_frames, start = amass_window(rng, available, options.n_frames, path)
+    n_frames, start = _amass_window(rng, available, options.n_frames, path)
     return {"source": "amass", "path": path, "start": start, "n_frames": n_frames, "fps": options.fps,
             "requested_frames": options.n_frames, "available_frames": available}
 
 
-def amass_window(rng: np.random.Generator, available: int, requested: int, path: str) -> tuple[int, int]:
+def _amass_window(rng: np.random.Generator, available: int, requested: int, path: str) -> tuple[int, int]:
     """(frames, start) of a window with a real motion frame before and after it, so the first
     frame's backward flow and the last frame's forward flow are real. A file too short for
     the requested clip gives a shorter one, all of the file but its first and last frame."""
