@@ -90,7 +90,7 @@ def render_clip(plan: ScenePlan, out_dir: Path, work_dir: Path, threads: int | N
     with ClipWriter(out_dir, r["height"], r["width"], n_frames, tuple(r["passes"]), rgb_format=r["rgb_format"]) as writer:
         # On any error the writer deletes its partial folder: no half-written clip is left.
         write_frames(plan, built, geometry, background, writer, work_dir)
-    emit("done", out=str(out_dir), rss_mb=resident_memory_mb())
+    emit("done", out=str(out_dir), frames=n_frames, rss_mb=resident_memory_mb())
     return out_dir
 
 

@@ -101,7 +101,7 @@ def test_a_killed_worker_is_named_and_leaves_nothing_behind(tmp_path):
 
 @pytest.mark.slow
 def test_killed_workers_are_replaced_and_the_dataset_equals_an_uninterrupted_one(tmp_path):
-    args = ["--n", "2", "--frames", "3", "--res", "64x48", "--samples", "1", "--workers", "2"]
+    args = ["--n", "2", "--frames", "8", "--res", "64x48", "--samples", "1", "--workers", "2"]
     calm = start_render(tmp_path / "calm", tmp_path, *args)
     assert calm.wait(timeout=300) == 0, calm.stderr.read()
     out = tmp_path / "killed"

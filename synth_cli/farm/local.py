@@ -10,7 +10,9 @@ their partial clips and scratch folders are removed, and the next run resumes.
 
 from __future__ import annotations
 
+import signal
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -67,32 +69,36 @@ class LocalExecutor:
         remove_stale(self.out, f"clip_*{PARTIAL_SUFFIX}-*")
         pending = iter(seeds)
         self.index.log_event(self.owner, "run_started", workers=self.settings.workers)
-        threads = [threading.Thread(target=self._slot, args=(slot, pending), daemon=True)
+        finished = [threading.Event() for _ in range(self.settings.workers)]
+        threads = [threading.Thread(target=self._slot, args=(slot, pending, finished[slot]), daemon=True)
                    for slot in range(self.settings.workers)]
-        for thread in threads:
-            thread.start()
-        try:
-            while any(thread.is_alive() for thread in threads):
-                for thread in threads:
-                    thread.join(timeout=0.2)
-        except KeyboardInterrupt:
-            self.summary.interrupted = True
-            self._stop.set()
-            for worker in list(self._workers):
-                worker.kill()
+        interrupted = threading.Event()
+        with _signals_set(interrupted, signal.SIGINT, signal.SIGTERM):
             for thread in threads:
-                thread.join(timeout=60)
+                thread.start()
+            while not all(event.is_set() for event in finished):
+                if interrupted.wait(0.1) and not self._stop.is_set():
+                    self.stop(interrupted=True)
         if self.scratch_root.is_dir() and not any(self.scratch_root.iterdir()):
             self.scratch_root.rmdir()
         self.index.log_event(self.owner, "run_finished", rendered=len(self.summary.rendered),
                              failed=len(self.summary.failed), interrupted=self.summary.interrupted)
         return self.summary
 
+    def stop(self, interrupted: bool = False) -> None:
+        """Stop every worker now (their partial clips are removed); the run returns soon after."""
+        self.summary.interrupted |= interrupted
+        self._stop.set()
+        with self._lock:
+            workers = list(self._workers)
+        for worker in workers:
+            worker.shutdown()
+
     def _next_seed(self, pending) -> int | None:
         with self._lock:
             return next(pending, None)
 
-    def _slot(self, slot: int, pending) -> None:
+    def _slot(self, slot: int, pending, finished: threading.Event) -> None:
         worker = WorkerProcess(f"w{slot}", self.scratch_root / f"{self.owner}-w{slot}",
                                self.settings.threads, self.settings.blender, self.settings.device)
         with self._lock:
@@ -109,8 +115,11 @@ class LocalExecutor:
                 self._render_with_retries(slot, worker, seed)
                 self._maybe_recycle(worker)
         finally:
+            if self._stop.is_set():
+                worker.shutdown()
             worker.stop()
             self.reporter.worker_state(slot, "finished")
+            finished.set()
 
     def _render_with_retries(self, slot: int, worker: WorkerProcess, seed: int) -> None:
         name = clip_name(seed)
@@ -141,7 +150,7 @@ class LocalExecutor:
             return
         if result.ok:
             self.summary.rendered.append(seed)
-            self.index.record_done(self.owner, name, seed, self.options_dict["n_frames"])
+            self.index.record_done(self.owner, name, seed, result.frames or self.options_dict["n_frames"])
             self.index.log_event(self.owner, "clip_done", clip=name, attempts=attempts, rss_mb=result.rss_mb)
         else:
             self.summary.failed[seed] = result.message
@@ -159,3 +168,18 @@ class LocalExecutor:
                                  rss_mb=worker.rss_mb)
             worker.stop()
             worker.scratch.mkdir(parents=True, exist_ok=True)
+
+
+@contextmanager
+def _signals_set(event: threading.Event, *signals):
+    """While inside, ``signals`` (Ctrl-C, a scheduler's SIGTERM) set ``event`` instead of raising
+    in whatever the main thread was doing; outside the main thread signals cannot be caught."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {number: signal.signal(number, lambda *_: event.set()) for number in signals}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)

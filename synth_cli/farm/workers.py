@@ -35,6 +35,10 @@ PROGRESS_PREFIX = "SYNTH "   # the worker's event lines (blender_addon.worker.em
 LOG_TAIL_LINES = 10          # of a worker's own output, kept to explain a failure
 
 
+class WorkerStopped(Exception):
+    """A worker asked to start after its executor shut it down."""
+
+
 @dataclass
 class ClipResult:
     """How one attempt at a clip ended."""
@@ -43,6 +47,7 @@ class ClipResult:
     message: str = ""
     kind: str = ""               # the worker's error class, "killed", "timeout", "crash", ...
     rss_mb: float | None = None  # the worker's resident memory after the clip
+    frames: int | None = None    # frames written (a short AMASS file gives fewer than asked)
     log_tail: list[str] = field(default_factory=list)
 
     @property
@@ -123,16 +128,23 @@ class WorkerProcess:
         self.last_pid: int | None = None
         self._lines: queue.Queue = queue.Queue()
         self._tail: list[str] = []
+        self._closed = False             # after shutdown(): never start again
+        self._starting = threading.Lock()
 
     @property
     def alive(self) -> bool:
         return self._process is not None and self._process.poll() is None
 
     def start(self) -> None:
-        self.scratch.mkdir(parents=True, exist_ok=True)
-        self._process = subprocess.Popen(
-            worker_command(self.blender, self.threads, self.device), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, text=True, env=worker_environment(self.scratch), cwd=self.scratch)
+        with self._starting:  # never races shutdown(): a worker started after it would be orphaned
+            if self._closed:
+                raise WorkerStopped(f"worker {self.name} was shut down")
+            self.scratch.mkdir(parents=True, exist_ok=True)
+            # Its own session: a terminal's Ctrl-C reaches the executor only, which stops workers itself.
+            self._process = subprocess.Popen(
+                worker_command(self.blender, self.threads, self.device), stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=worker_environment(self.scratch),
+                cwd=self.scratch, start_new_session=True)
         self.last_pid = self._process.pid  # names its partial clips (ClipWriter's owner)
         self._lines = queue.Queue()
         threading.Thread(target=self._pump, args=(self._process, self._lines), daemon=True).start()
@@ -147,7 +159,10 @@ class WorkerProcess:
     def render(self, job: dict, on_event=None, timeout: float | None = None) -> ClipResult:
         """Send one job and wait for its end; kills the worker past ``timeout`` seconds."""
         if not self.alive:
-            self.start()
+            try:
+                self.start()
+            except WorkerStopped as exc:
+                return ClipResult(False, str(exc), "stopped")
         try:
             self._process.stdin.write(json.dumps(job) + "\n")
             self._process.stdin.flush()
@@ -174,7 +189,7 @@ class WorkerProcess:
             if event["event"] == "done":
                 self.clips_done += 1
                 self.rss_mb = event.get("rss_mb")
-                return ClipResult(True, rss_mb=self.rss_mb)
+                return ClipResult(True, rss_mb=self.rss_mb, frames=event.get("frames"))
             if event["event"] == "error":
                 self.rss_mb = event.get("rss_mb", self.rss_mb)
                 if event.get("kind") == "crash":
@@ -199,6 +214,12 @@ class WorkerProcess:
         if self.alive:
             self._process.kill()
             self._process.wait()
+
+    def shutdown(self) -> None:
+        """Kill the worker now and refuse to start it again (Ctrl-C, end of the run)."""
+        with self._starting:
+            self._closed = True
+            self.kill()
 
     def stop(self) -> None:
         """Close the job stream (the worker exits after its current job) and wait briefly."""
