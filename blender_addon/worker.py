@@ -85,6 +85,7 @@ def render_clip(plan: ScenePlan, out_dir: Path, work_dir: Path, threads: int | N
     enable_device(built.scene, device)  # after building: a fresh scene resets the preferences
     if threads:  # how many cores this worker may use; the pixels do not depend on it
         built.scene.render.threads_mode, built.scene.render.threads = "FIXED", int(threads)
+        os.environ.setdefault("LP_NUM_THREADS", str(threads))  # Mesa's llvmpipe (Eevee), read at its start
     r = plan.render
     n_frames = geometry.rendered.stop - geometry.rendered.start
     with ClipWriter(out_dir, r["height"], r["width"], n_frames, tuple(r["passes"]), rgb_format=r["rgb_format"]) as writer:

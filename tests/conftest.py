@@ -91,3 +91,16 @@ def isolated_environment(monkeypatch, tmp_path_factory):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("SYNTH_CONFIG", str(home / "config.toml"))
     monkeypatch.setenv("BLENDER_USER_RESOURCES", str(home / "blender"))
+
+
+@pytest.fixture(scope="session")
+def eevee_renderer() -> str:
+    """The OpenGL renderer Eevee runs on here; skips the test where Eevee cannot render (no
+    GPU driver and no Mesa: Blender would abort)."""
+    from synth_cli.farm.workers import check_device
+    from synth_core.errors import RenderError
+
+    try:
+        return check_device("eevee")
+    except RenderError as exc:
+        pytest.skip(f"Eevee cannot render here: {exc}")

@@ -1,10 +1,11 @@
 """Every label of a rendered clip, checked against a computation that does not use Blender.
 
-One clip is rendered by the real worker (headless Blender, Cycles on CPU, OSL) at a small
-resolution; the checks rebuild the posed body with the numpy body model, project it with the
-clip's own K and R|t and rasterize it (synth_core.raster), then compare pass by pass, bounding
-both the median and the 99th percentile of each error. Every test needs the rendered clip
-(several seconds of Blender), so each is marked slow. RGB shading is checked in test_render_shading.py.
+One clip is rendered by the real worker (headless Blender: Cycles on CPU with OSL, and Eevee
+where OpenGL runs) at a small resolution; the checks rebuild the posed body with the numpy body
+model, project it with the clip's own K and R|t and rasterize it (synth_core.raster), then
+compare pass by pass, bounding both the median and the 99th percentile of each error. Every
+test needs the rendered clip (several seconds of Blender), so each is marked slow. RGB shading
+is checked in test_render_shading.py.
 """
 
 from __future__ import annotations
@@ -36,12 +37,15 @@ VISIBILITY_BAND_M = 0.005
 OPTIONS = PlanOptions(width=200, height=150, samples=4, n_frames=3, camera_distance_mean=5.0,
                       camera_distance_std=0.0, rgb_format="png", texture_size=512)
 SEED = 11
+ENGINE_OPTIONS = {"cycles": {}, "eevee": {"engine": "eevee", "shading": "nodes"}}
 
 
-@pytest.fixture(scope="module")
-def clip(tmp_path_factory):
+@pytest.fixture(scope="module", params=sorted(ENGINE_OPTIONS))
+def clip(request, tmp_path_factory):
+    if request.param == "eevee":
+        request.getfixturevalue("eevee_renderer")  # skips where Eevee cannot render
     out = tmp_path_factory.mktemp("render") / "clip"
-    plan = sample_plan(SEED, OPTIONS)
+    plan = sample_plan(SEED, dataclasses.replace(OPTIONS, **ENGINE_OPTIONS[request.param]))
     # A run: several pixels of motion per frame, limbs crossing the body (occlusion edges).
     motion = {**plan.motion, "params": {**plan.motion["params"], "kind": "run", "speed": 1.3}}
     run_worker(dataclasses.replace(plan, motion=motion), out)

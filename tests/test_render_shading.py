@@ -9,7 +9,8 @@ smooth (vertex-interpolated) world normal of the numpy mesh's visible triangle. 
 texture is decoded from sRGB (its Blender colour space); the worker reads Cycles' linear EXR and
 encodes it with the plain sRGB transfer function, so no view transform is involved. A wrong basis
 order or a wrong normal frame in both shaders would pass the OSL-vs-nodes comparison but
-fails here; the test shows its tolerance rejects both.
+fails here; the test shows its tolerance rejects both. Cycles renders both shaders; Eevee, where
+OpenGL runs, renders the node group.
 """
 
 from __future__ import annotations
@@ -149,20 +150,23 @@ def _is_far_outside_tolerance(error: np.ndarray) -> bool:
 
 
 @pytest.mark.slow  # two Blender renders
-@pytest.mark.parametrize("shading", ["osl", "nodes"])
-def test_rgb_equals_albedo_times_sh_irradiance_at_the_mesh_normals(plain_plan, reference, shading, tmp_path):
+@pytest.mark.parametrize("engine, shading", [("cycles", "osl"), ("cycles", "nodes"), ("eevee", "nodes")])
+def test_rgb_equals_albedo_times_sh_irradiance_at_the_mesh_normals(plain_plan, reference, engine, shading,
+                                                                   tmp_path, request):
     if shading == "osl":
         clip = reference["clip"]
     else:
-        nodes_plan = dataclasses.replace(plain_plan, render={**plain_plan.render, "shading": shading})
-        run_worker(nodes_plan, tmp_path / "clip")
+        if engine == "eevee":
+            request.getfixturevalue("eevee_renderer")  # skips where Eevee cannot render
+        render = {**plain_plan.render, "shading": shading, "engine": engine}
+        run_worker(dataclasses.replace(plain_plan, render=render), tmp_path / "clip")
         clip = read_clip(tmp_path / "clip")
     rgb = clip.frame(0, ["rgb"])["rgb"]
     normals, interior = reference["normals"], reference["interior"]
     assert interior.sum() > 1000
     error = _shading_error(rgb, normals, interior, SH)
-    print(f"{shading}: {interior.sum()} interior px, |rendered - expected| {_summary(error)} (8-bit sRGB), "
-          f"rendered {rgb[interior].min()}..{rgb[interior].max()}")
+    print(f"{engine} {shading}: {interior.sum()} interior px, |rendered - expected| {_summary(error)} "
+          f"(8-bit sRGB), rendered {rgb[interior].min()}..{rgb[interior].max()}")
     assert _within_tolerance(error), _summary(error)
 
     # The same comparison with a wrong basis order or wrong normals is far outside the tolerance.

@@ -118,6 +118,8 @@ def test_body_faces_the_camera_at_zero_yaw():
     ({"height": 100000}, "height"),
     ({"samples": 0}, "samples"),
     ({"shading": "eevee"}, "shading"),
+    ({"engine": "workbench"}, "engine"),
+    ({"engine": "eevee"}, "OSL"),  # the default shading is OSL, which Eevee cannot run
     ({"n_frames": 0}, "n_frames"),
     ({"motion_source": "amass"}, "AMASS"),
     ({"body_source": "scan"}, "body source"),

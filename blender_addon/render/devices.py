@@ -1,6 +1,7 @@
 """Which device Cycles renders on: the CPU, or a GPU through CUDA, OptiX, HIP, Metal or oneAPI.
 
     python -m blender_addon.render.devices cuda    # exit 0 and the devices, or 1 and why not
+    python -m blender_addon.render.devices eevee   # can Eevee render here (OpenGL, e.g. Mesa)?
 
 Only OptiX runs OSL on a GPU; with the other GPU back-ends the SH lighting must use the node
 group (``--shading nodes``). Labels are rendered with SVM on every device.
@@ -43,11 +44,31 @@ def enable_device(scene, device: str) -> list[str]:
     return [d.name for d in gpus]
 
 
+def eevee_renderer() -> str:
+    """Render an empty 8 x 8 frame with Eevee; returns the OpenGL renderer it ran on. Without a
+    usable OpenGL (no GPU driver, no Mesa) Blender aborts the process: call it in a child."""
+    import bpy
+    import gpu
+
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    scene = bpy.context.scene
+    scene.render.engine = "BLENDER_EEVEE"
+    scene.render.resolution_x = scene.render.resolution_y = 8
+    scene.eevee.taa_render_samples = 1
+    scene.camera = bpy.data.objects.new("Camera", bpy.data.cameras.new("Camera"))
+    scene.collection.objects.link(scene.camera)
+    bpy.ops.render.render()
+    return f"Eevee on {gpu.platform.renderer_get()} ({gpu.platform.version_get()})"
+
+
 def main(argv=None) -> int:
     if argv is None:  # inside a Blender binary (blender -b --python devices.py -- cuda) ours follow "--"
         argv = sys.argv[sys.argv.index("--") + 1:] if "--" in sys.argv else sys.argv[1:]
     import bpy
 
+    if argv and argv[0] == "eevee":
+        print(eevee_renderer())
+        return 0
     try:
         names = enable_device(bpy.context.scene, argv[0] if argv else "cpu")
     except RenderError as exc:

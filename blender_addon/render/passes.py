@@ -1,11 +1,13 @@
-"""Cycles' render passes -> the dataset's label conventions (numpy only, no bpy).
+"""Cycles' and Eevee's render passes -> the dataset's label conventions (numpy only, no bpy).
 
 Measured on Blender 5.0 (DESIGN.md): the multilayer EXR is multi-part, one part per pass,
 rows top to bottom; the Vector pass holds previous - current in XY and current - next in
 ZW with +y up; the Normal pass is world space; the Material Index pass is
 ``Material.pass_index``; the Depth pass is camera z (planar) with background at 1e10. The
 normals come from the ``TrueNormal`` AOV (geometric normal of the visible triangle, world
-space; AOVs are empty under OSL, so labels are rendered with SVM).
+space; AOVs are empty under OSL, so labels are rendered with SVM). Eevee writes the same
+Depth, Vector and AOV channels (background depth = the camera's clip end) but no Material
+Index: its part labels come from the ``PartIndex`` value AOV.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from synth_core.errors import RenderError
 
 LAYER = "ViewLayer"
 BACKGROUND_DEPTH = 1e9  # Cycles writes 1e10 where no surface was hit
+SEGMENTATION_CHANNELS = ("Material Index.X", "PartIndex.X")  # Cycles, Eevee (an AOV)
 
 
 def read_multilayer_exr(path: Path) -> dict[str, np.ndarray]:
@@ -47,7 +50,8 @@ def labels_from_channels(channels: dict, world_to_camera: np.ndarray) -> dict[st
     world_to_camera: 3 x 3 rotation, OpenCV axes.
     """
     depth = _channel(channels, "Depth.Z").astype(np.float32)
-    segmentation = np.rint(_channel(channels, "Material Index.X")).astype(np.uint8)
+    name = next((n for n in SEGMENTATION_CHANNELS if n in channels), SEGMENTATION_CHANNELS[0])
+    segmentation = np.rint(_channel(channels, name)).astype(np.uint8)
     background = (depth >= BACKGROUND_DEPTH) | (segmentation == 0)
     depth = np.where(background, 0.0, depth).astype(np.float32)
     segmentation[background] = 0

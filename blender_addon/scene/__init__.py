@@ -16,13 +16,15 @@ from synth_core.scene import camera as cam
 from synth_core.scene.clip import ClipGeometry, body_model_of
 
 from .body import build_body
-from .materials import TRUE_NORMAL_AOV, build_part_materials
+from .materials import PART_INDEX_AOV, TRUE_NORMAL_AOV, build_part_materials
 
 # Labels (depth, parts, normals, flow) are point-sampled at pixel centres: one sample, a
 # 0.01-pixel box filter. RGB is rendered separately with the plan's samples and Cycles'
 # default 1.5-pixel Blackman-Harris filter.
 LABEL_FILTER_WIDTH = 0.01
 RGB_FILTER_WIDTH = 1.5
+# Blender's identifiers of the plan's engines.
+ENGINE_IDS = {"cycles": "CYCLES", "eevee": "BLENDER_EEVEE"}
 
 
 @dataclass
@@ -71,7 +73,10 @@ def _configure_world(scene) -> None:
 
 def configure_render(scene, plan) -> None:
     render, cycles = scene.render, scene.cycles
-    render.engine = "CYCLES"
+    engine = plan.render.get("engine", "cycles")
+    render.engine = ENGINE_IDS[engine]
+    if engine == "eevee":
+        _configure_eevee(scene.eevee)
     cycles.device = "CPU"
     cycles.use_denoising = False
     cycles.use_adaptive_sampling = False
@@ -91,16 +96,34 @@ def configure_render(scene, plan) -> None:
     render.image_settings.exr_codec = "ZIP"
     scene.view_settings.view_transform = "Standard"
     layer = scene.view_layers[0]
-    layer.use_pass_z = layer.use_pass_vector = layer.use_pass_material_index = True
+    layer.use_pass_z = layer.use_pass_vector = True
+    layer.use_pass_material_index = engine == "cycles"
     aov = layer.aovs.add()
     aov.name, aov.type = TRUE_NORMAL_AOV, "COLOR"
+    if engine == "eevee":  # no index passes in Eevee: the part label is a value AOV
+        aov = layer.aovs.add()
+        aov.name, aov.type = PART_INDEX_AOV, "VALUE"
     set_sampling(scene, "rgb", plan)
+
+
+def _configure_eevee(eevee) -> None:
+    # Emission only, lit by nothing else: no shadows, no ray tracing, no fast GI.
+    eevee.use_shadows = False
+    eevee.use_raytracing = False
+    eevee.use_fast_gi = False
 
 
 def set_sampling(scene, kind: str, plan) -> None:
     """``"labels"``: one point sample per pixel centre, SVM shading (OSL writes no AOVs);
     ``"rgb"``: the plan's samples, antialiased, with the plan's shading. Switching costs a
-    shader recompile (~0.75 s), so the worker renders all RGB frames, then all labels."""
+    shader recompile (~0.75 s), so the worker renders all RGB frames, then all labels.
+
+    Eevee: with one sample it turns its pixel filter off and does not jitter, so every pass
+    (the AOVs too) is the rasterized surface at the pixel centre."""
+    if plan.render.get("engine", "cycles") == "eevee":
+        scene.eevee.taa_render_samples = 1 if kind == "labels" else plan.render["samples"]
+        scene.render.filter_size = LABEL_FILTER_WIDTH if kind == "labels" else RGB_FILTER_WIDTH
+        return
     scene.cycles.shading_system = kind == "rgb" and plan.render["shading"] == "osl"
     scene.cycles.samples = 1 if kind == "labels" else plan.render["samples"]
     scene.cycles.pixel_filter_type = "BOX" if kind == "labels" else "BLACKMAN_HARRIS"

@@ -4,7 +4,8 @@ Two implementations of the same SH shading (see :mod:`synth_core.scene.lighting`
 ``"osl"`` runs ``blender_addon/shaders/sh.osl`` (SURREAL's shader; Cycles on CPU only) and
 ``"nodes"`` builds the same polynomial from math nodes (GPU Cycles and Eevee). Part ``k``
 (1..24) gets its own material with ``pass_index = k``, which Cycles writes to the Material
-Index pass.
+Index pass; Eevee has no index passes, so each material also writes ``k`` to the ``PartIndex``
+value AOV.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from synth_core.scene.lighting import C1, C2, C3, C4, C5, SH_NAMES
 SHADER_PATH = Path(__file__).resolve().parents[1] / "shaders" / "sh.osl"  # ships inside the add-on
 GROUP_NAME = "SH Irradiance"
 TRUE_NORMAL_AOV = "TrueNormal"
+PART_INDEX_AOV = "PartIndex"
 
 
 def build_part_materials(mesh_obj, texture_path: Path, sh, shading: str) -> list:
@@ -31,6 +33,7 @@ def build_part_materials(mesh_obj, texture_path: Path, sh, shading: str) -> list
         material = template if part == 1 else template.copy()
         material.name = f"Body_{part:02d}_{part_name}"
         material.pass_index = part
+        material.node_tree.nodes[PART_INDEX_AOV].inputs["Value"].default_value = float(part)
         set_sh(material, sh)
         mesh_obj.data.materials.append(material)
         materials.append(material)
@@ -66,6 +69,8 @@ def _body_material(name: str, image, shading: str):
     aov = nodes.new("ShaderNodeOutputAOV")
     aov.aov_name = TRUE_NORMAL_AOV
     links.new(geometry.outputs["True Normal"], aov.inputs["Color"])
+    part = nodes.new("ShaderNodeOutputAOV")  # the part label for Eevee (value set per material)
+    part.name = part.aov_name = PART_INDEX_AOV
     return material
 
 

@@ -27,7 +27,8 @@ from synth_cli.farm.workplan import UNITS, Shard, WorkPlan, shard_from_environme
 from synth_core.dataset.format import process_tag
 from synth_core.dataset.index import DatasetIndex
 from synth_core.errors import PlanError, RenderError
-from synth_core.scene.plan import OSL_DEVICES, PASSES, RENDER_DEVICES, PlanOptions, ScenePlan, sample_plan
+from synth_core.scene.plan import (ENGINES, OSL_DEVICES, PASSES, RENDER_DEVICES, PlanOptions, ScenePlan,
+                                   sample_plan)
 
 
 def parse_resolution(value: str) -> tuple[int, int]:
@@ -71,13 +72,15 @@ def load_config_file(ctx: click.Context, param: click.Parameter, value: str | No
               help="Dataset folder; each clip becomes OUT/clip_<seed>/.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
               help="Seed of the first clip; clip i uses seed + i (same seed, same clip, anywhere).")
-@click.option("--samples", type=int, default=16, show_default=True, help="Cycles samples per pixel for RGB.")
+@click.option("--samples", type=int, default=16, show_default=True, help="Samples per pixel for RGB.")
 @click.option("--res", "resolution", default="320x240", show_default=True, help="WIDTHxHEIGHT in pixels.")
 @click.option("--frames", type=int, default=100, show_default=True, help="Frames per clip (30 fps).")
 @click.option("--passes", default=",".join(PASSES), show_default=True,
               help="Comma-separated passes to write.")
 @click.option("--shading", type=click.Choice(["osl", "nodes"]), default="osl", show_default=True,
               help="SH lighting as the OSL shader (SURREAL's) or the equivalent node group.")
+@click.option("--engine", type=click.Choice(ENGINES), default="cycles", show_default=True,
+              help="Cycles, or Eevee through OpenGL (needs --shading nodes; labels from AOVs).")
 @click.option("--body", "body_source", type=click.Choice(["default", "smpl"]), default="default",
               show_default=True, help="default = free body; smpl = your licensed files.")
 @click.option("--amass", "amass_files", multiple=True, type=click.Path(path_type=Path),
@@ -107,7 +110,7 @@ def load_config_file(ctx: click.Context, param: click.Parameter, value: str | No
               help="Cycles device of every worker; checked before any work (OSL needs cpu or optix).")
 def render(count, unit, out, seed, samples, resolution, frames, passes, shading, body_source, amass_files,
            background_dir, rgb_format, no_persistent_data, workers, threads, shard, timeout_s, retries,
-           recycle_clips, max_worker_mb, blender, device) -> None:
+           recycle_clips, max_worker_mb, blender, device, engine) -> None:
     """Render a dataset of clips into OUT, each with every ground-truth pass.
 
     A clip folder only appears once all its files are written; clips already in OUT are
@@ -119,7 +122,7 @@ def render(count, unit, out, seed, samples, resolution, frames, passes, shading,
     """
     width, height = parse_resolution(resolution)
     options = PlanOptions(
-        width=width, height=height, samples=samples, n_frames=frames, shading=shading,
+        width=width, height=height, samples=samples, n_frames=frames, shading=shading, engine=engine,
         passes=parse_passes(passes), body_source=body_source,
         motion_source="amass" if amass_files else "procedural",
         amass_files=tuple(str(p.expanduser().resolve()) for p in amass_files),
@@ -139,6 +142,12 @@ def render(count, unit, out, seed, samples, resolution, frames, passes, shading,
                           "use --shading nodes, the same lighting as a node group")
     if device != "cpu":
         check_device(device, settings.blender)  # a missing GPU fails here, not in every worker
+    if engine == "eevee":  # without OpenGL Blender would abort every worker: fail here instead
+        try:
+            check_device("eevee", settings.blender)
+        except RenderError as exc:
+            raise RenderError(f"--engine eevee: Blender cannot render with Eevee here (it needs OpenGL: "
+                              f"a GPU driver or Mesa): {exc}") from exc
     sample_plan(seed, options)  # bad options or inputs fail here, before any folder or worker exists
     # Absolute before anything crosses a process boundary: workers run in another folder.
     out, created = prepare_output(out)

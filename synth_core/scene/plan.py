@@ -31,6 +31,9 @@ from synth_core.scene.lighting import sample_sh
 PLAN_VERSION = 1
 PASSES = ("rgb", "depth", "segmentation", "flow_forward", "flow_backward", "normals")
 SHADINGS = ("osl", "nodes")
+# Render engines: Cycles (every label exact, OSL or nodes) or Eevee (rasterized through OpenGL;
+# nodes shading only, the part labels from an AOV).
+ENGINES = ("cycles", "eevee")
 MOTION_SOURCES = ("procedural", "amass")
 # Cycles devices (chosen per worker, not per plan); only the CPU and OptiX run OSL.
 RENDER_DEVICES = ("cpu", "cuda", "optix", "hip", "metal", "oneapi")
@@ -47,6 +50,7 @@ class PlanOptions:
     height: int = 240
     samples: int = 16
     shading: str = "osl"                 # "osl": sh.osl (Cycles CPU); "nodes": node group
+    engine: str = "cycles"               # or "eevee" (needs shading "nodes")
     passes: tuple[str, ...] = PASSES
     persistent_data: bool = True
     rgb_format: str = "jpeg"
@@ -70,7 +74,7 @@ class PlanOptions:
 
     def __post_init__(self) -> None:
         validate_render_options(self.width, self.height, self.samples, self.passes,
-                                self.shading, self.rgb_format)
+                                self.shading, self.rgb_format, self.engine)
         if self.n_frames < 1 or self.n_frames > 100_000:
             raise PlanError(f"n_frames must be in 1..100000, got {self.n_frames}")
         if not self.fps > 0:
@@ -102,7 +106,7 @@ class PlanOptions:
         return cls(**{key: tuple(value) if isinstance(value, list) else value for key, value in data.items()})
 
 
-def validate_render_options(width, height, samples, passes, shading, rgb_format) -> None:
+def validate_render_options(width, height, samples, passes, shading, rgb_format, engine="cycles") -> None:
     """Raise :class:`PlanError` naming the first render option out of range."""
     for name, value in (("width", width), ("height", height)):
         if not isinstance(value, int) or not 16 <= value <= MAX_RESOLUTION:
@@ -114,6 +118,10 @@ def validate_render_options(width, height, samples, passes, shading, rgb_format)
         raise PlanError(f"unknown pass name(s) {unknown or passes!r}; choose from {', '.join(PASSES)}")
     if shading not in SHADINGS:
         raise PlanError(f"unknown shading {shading!r}; expected one of {SHADINGS}")
+    if engine not in ENGINES:
+        raise PlanError(f"unknown engine {engine!r}; expected one of {ENGINES}")
+    if engine == "eevee" and shading == "osl":
+        raise PlanError("Eevee cannot run OSL shaders: use shading 'nodes' with engine 'eevee'")
     if rgb_format not in ("jpeg", "png"):
         raise PlanError(f"rgb_format must be 'jpeg' or 'png', got {rgb_format!r}")
 
@@ -133,7 +141,7 @@ class ScenePlan:
     lighting: dict    # sh: 9 coefficients, SURREAL order
     texture: dict     # procedural spec (synth_core.textures) or {"kind": "file", "path": ...}
     background: dict  # spec (synth_core.backgrounds)
-    render: dict      # width, height, samples, shading, passes, persistent_data, rgb_format, ...
+    render: dict      # width, height, samples, shading, engine, passes, persistent_data, rgb_format, ...
     version: int = PLAN_VERSION
 
     def to_dict(self) -> dict:
@@ -180,7 +188,7 @@ def validate_plan(plan: ScenePlan) -> None:
     """Check a plan's render options, sizes and values before any rendering starts."""
     r = plan.render
     validate_render_options(r["width"], r["height"], r["samples"], tuple(r["passes"]),
-                            r["shading"], r["rgb_format"])
+                            r["shading"], r["rgb_format"], r.get("engine", "cycles"))
     if len(plan.lighting.get("sh", ())) != 9:
         raise PlanError("lighting.sh must hold 9 spherical-harmonics coefficients")
     if plan.motion.get("source") not in MOTION_SOURCES:
@@ -215,7 +223,7 @@ def sample_plan(seed: int, options: PlanOptions = PlanOptions()) -> ScenePlan:
         texture=_sample_texture(component_rng(seed, "texture"), options),
         background=_sample_background(component_rng(seed, "background"), options),
         render={"width": options.width, "height": options.height, "samples": options.samples,
-                "shading": options.shading, "passes": list(options.passes),
+                "shading": options.shading, "engine": options.engine, "passes": list(options.passes),
                 "persistent_data": options.persistent_data, "rgb_format": options.rgb_format,
                 "visibility_margin_m": options.visibility_margin_m},
     )
