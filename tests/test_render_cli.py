@@ -307,3 +307,37 @@ def test_ctrl_c_stops_every_worker_leaves_nothing_partial_and_the_next_run_resum
     resumed = synth("render", "--out", str(out), *args, cwd=tmp_path, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
     assert all(read_clip(out / f"clip_0000000{i}").verify() > 0 for i in range(2))
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--jobs", "2"], "--jobs and --slurm go with --executor slurm"),
+    (["--slurm", "timeout_min=5"], "--jobs and --slurm go with --executor slurm"),
+    (["--address", "127.0.0.1:6379"], "--address goes with --executor ray"),
+    (["--executor", "slurm", "--shard", "0/2"], "makes its own shards"),
+    (["--executor", "slurm", "--slurm", "timeout_min"], "KEY=VALUE"),
+    (["--executor", "warp"], "Invalid value for '--executor'"),
+])
+def test_inconsistent_executor_flags_fail_before_any_work(tmp_path, args, message):
+    result = _invoke("--out", str(tmp_path / "out"), *TINY_RENDER, *args)
+    assert result.exit_code != 0 and message in _one_line(result.output)
+    assert not (tmp_path / "out").exists()
+
+
+def test_slurm_without_sbatch_says_how_to_shard_instead(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))  # no sbatch here
+    result = _invoke("--out", str(tmp_path / "out"), *TINY_RENDER, "--executor", "slurm", "--jobs", "2")
+    assert result.exit_code == 1 and "sbatch is not on PATH" in _one_line(result.output)
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.slow
+def test_the_ray_executor_from_the_command_line_equals_a_local_run(tmp_path):
+    args = ["--n", "2", "--frames", "2", "--res", "64x48", "--samples", "1", "--workers", "2"]
+    local = synth("render", "--out", "local", *args, cwd=tmp_path, timeout=300)
+    assert local.returncode == 0, local.stderr
+    ray = synth("render", "--out", "ray", *args, "--executor", "ray", cwd=tmp_path, timeout=600,
+                env={k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"})
+    assert ray.returncode == 0, ray.stderr
+    for clip in ("clip_00000000", "clip_00000001"):
+        assert (tmp_path / "ray" / clip / "checksums.sha256").read_text() == \
+            (tmp_path / "local" / clip / "checksums.sha256").read_text()

@@ -20,7 +20,7 @@ import click
 from rich.console import Console
 from rich.markup import escape
 
-from synth_cli.farm.local import LocalExecutor, WorkerSettings, clip_name
+from synth_cli.farm.local import LocalExecutor, WorkerSettings, clip_name, cores
 from synth_cli.farm.progress import make_reporter
 from synth_cli.farm.workers import WorkerProcess, check_device, render_job
 from synth_cli.farm.workplan import UNITS, Shard, WorkPlan, shard_from_environment
@@ -29,6 +29,9 @@ from synth_core.dataset.index import DatasetIndex
 from synth_core.errors import PlanError, RenderError
 from synth_core.scene.plan import (ENGINES, OSL_DEVICES, PASSES, RENDER_DEVICES, PlanOptions, ScenePlan,
                                    sample_plan)
+
+
+EXECUTORS = ("local", "slurm", "ray")
 
 
 def parse_resolution(value: str) -> tuple[int, int]:
@@ -106,11 +109,23 @@ def load_config_file(ctx: click.Context, param: click.Parameter, value: str | No
               help="Restart a worker once its resident memory passes this many MiB.")
 @click.option("--blender", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Run workers inside this Blender binary instead of the bpy module of this Python.")
+@click.option("--executor", type=click.Choice(EXECUTORS), default="local", show_default=True,
+              help="local: workers on this machine; slurm: one job array through submitit (a task per "
+                   "shard); ray: workers as actors of a Ray cluster.")
+@click.option("--jobs", "n_jobs", type=click.IntRange(min=1), default=1, show_default=True,
+              help="With --executor slurm: array tasks (shards), each running --workers workers.")
+@click.option("--slurm", "slurm_pairs", multiple=True, metavar="KEY=VALUE",
+              help="With --executor slurm: a submitit parameter (repeatable), e.g. timeout_min=600, "
+                   "slurm_partition=gpu, cpus_per_task=8, mem_gb=32, gpus_per_node=1.")
+@click.option("--address", default=None,
+              help="With --executor ray: the cluster (host:6379, ray://host:10001, auto); default "
+                   "$RAY_ADDRESS, else a private cluster on this machine (127.0.0.1 only).")
 @click.option("--device", type=click.Choice(RENDER_DEVICES), default="cpu", show_default=True,
               help="Cycles device of every worker; checked before any work (OSL needs cpu or optix).")
 def render(count, unit, out, seed, samples, resolution, frames, passes, shading, body_source, amass_files,
            background_dir, rgb_format, no_persistent_data, workers, threads, shard, timeout_s, retries,
-           recycle_clips, max_worker_mb, blender, device, engine) -> None:
+           recycle_clips, max_worker_mb, blender, executor, n_jobs, slurm_pairs, address, device,
+           engine) -> None:
     """Render a dataset of clips into OUT, each with every ground-truth pass.
 
     A clip folder only appears once all its files are written; clips already in OUT are
@@ -129,9 +144,12 @@ def render(count, unit, out, seed, samples, resolution, frames, passes, shading,
         background_kinds=() if background_dir else ("hdri", "photo"),
         background_dir=str(background_dir.expanduser().resolve()) if background_dir else None,
         persistent_data=not no_persistent_data, rgb_format=rgb_format)
+    slurm_parameters = _check_executor(executor, shard, n_jobs, slurm_pairs, address)
     shard = Shard.parse(shard) if shard else (shard_from_environment() or Shard())
     workplan = WorkPlan.of(seed, count, unit, frames)
-    settings = WorkerSettings(workers=workers, threads=threads or max(1, _cores() // workers),
+    # On SLURM each task divides its own CPUs (the submitting node's count means nothing there).
+    default_threads = None if executor == "slurm" else max(1, cores() // workers)
+    settings = WorkerSettings(workers=workers, threads=threads or default_threads,
                               blender=str(Path(blender).resolve()) if blender else None, device=device,
                               timeout_s=timeout_s,
                               retries=retries, recycle_clips=recycle_clips, max_rss_mb=max_worker_mb)
@@ -156,7 +174,10 @@ def render(count, unit, out, seed, samples, resolution, frames, passes, shading,
         index = DatasetIndex(out)
         index.claim_config(dataset_config(seed, options))
         index.record_request(process_tag(), workplan.n_clips)  # what `synth status` counts as remaining
-        summary = _render_shard(out, workplan, shard, options, settings, console)
+        if executor == "slurm":
+            summary = _render_slurm(out, workplan, options, settings, n_jobs, slurm_parameters, console)
+        else:
+            summary = _render_shard(out, workplan, shard, options, settings, console, executor, address)
     except BaseException:
         if created and not any(out.iterdir()):  # nothing was made: leave no empty OUT behind
             out.rmdir()
@@ -164,8 +185,45 @@ def render(count, unit, out, seed, samples, resolution, frames, passes, shading,
     _report(console, out, summary)
 
 
+def _check_executor(executor: str, shard: str | None, n_jobs: int, slurm_pairs, address) -> dict:
+    """Refuse inconsistent executor flags and a missing engine before any work."""
+    if executor != "slurm" and (n_jobs != 1 or slurm_pairs):
+        raise PlanError("--jobs and --slurm go with --executor slurm")
+    if executor != "ray" and address:
+        raise PlanError("--address goes with --executor ray")
+    if executor == "slurm":
+        from synth_cli.farm.slurm import parse_slurm_parameters, require_sbatch, require_submitit
+
+        if shard:
+            raise PlanError("--executor slurm makes its own shards (--jobs); leave out --shard")
+        require_submitit()
+        parameters = parse_slurm_parameters(slurm_pairs)
+        require_sbatch()
+        return parameters
+    if executor == "ray":
+        from synth_cli.farm.ray_cluster import import_ray
+
+        import_ray()
+    return {}
+
+
+def _render_slurm(out: Path, workplan: WorkPlan, options: PlanOptions, settings: WorkerSettings, n_jobs: int,
+                  slurm_parameters: dict, console: Console):
+    from synth_cli.farm.slurm import submit_slurm, wait_for_shards
+
+    jobs = submit_slurm(out, workplan.first_seed, workplan.n_clips, options.to_dict(), settings, n_jobs,
+                        slurm_parameters)
+    console.print(f"Submitted a SLURM array of {len(jobs)} task(s): {', '.join(str(j.job_id) for j in jobs[:4])}"
+                  f"{' ...' if len(jobs) > 4 else ''}; logs in {escape(str(out / '.synth' / 'slurm'))}",
+                  highlight=False)
+    renders_per_frame = 2 if "rgb" in options.passes else 1
+    remaining = [s for s in workplan.seeds() if not (out / clip_name(s)).is_dir()]
+    with make_reporter(console, len(remaining), options.n_frames, renders_per_frame) as reporter:
+        return wait_for_shards(jobs, out, workplan.first_seed, reporter)
+
+
 def _render_shard(out: Path, workplan: WorkPlan, shard: Shard, options: PlanOptions, settings: WorkerSettings,
-                  console: Console):
+                  console: Console, executor: str = "local", address: str | None = None):
     existing = {entry.name for entry in os.scandir(out)}
     seeds = [s for s in workplan.seeds(shard) if clip_name(s) not in existing]
     owned = len(workplan.seeds(shard))
@@ -175,10 +233,19 @@ def _render_shard(out: Path, workplan: WorkPlan, shard: Shard, options: PlanOpti
                       f"{escape(str(out))}; skipping them.", highlight=False)
     renders_per_frame = 2 if "rgb" in options.passes else 1  # RGB + labels
     with make_reporter(console, len(seeds), options.n_frames, renders_per_frame) as reporter:
+        if executor == "ray":
+            from synth_cli.farm.ray_cluster import RayExecutor
+
+            return RayExecutor(out, options.to_dict(), settings, reporter, address=address).run(seeds)
         return LocalExecutor(out, options.to_dict(), settings, reporter).run(seeds)
 
 
 def _report(console: Console, out: Path, summary) -> None:
+    job_ids = getattr(summary, "job_ids", None)
+    if summary.interrupted and job_ids:
+        console.print(f"[yellow]Stopped waiting; the SLURM array keeps running[/] (jobs {', '.join(job_ids)}). "
+                      f"Follow it with `synth status {escape(str(out))}`; stop it with scancel.", highlight=False)
+        sys.exit(130)
     if summary.interrupted:
         console.print(f"[yellow]Interrupted after {len(summary.rendered)} clip(s); re-run the same "
                       "command to resume.[/]")
@@ -189,11 +256,15 @@ def _report(console: Console, out: Path, summary) -> None:
                       "complete and valid; free space and re-run the same command to resume.", highlight=False)
         sys.exit(1)
     console.print(f"[green]{len(summary.rendered)} clip(s) rendered into {escape(str(out))}[/]")
+    failed_shards = getattr(summary, "failed_shards", {})
+    for shard_index, reason in sorted(failed_shards.items()):
+        console.print(f"[red]SLURM task {shard_index} failed:[/] {escape(reason)}", highlight=False)
     if summary.failed:
         console.print(f"[red]{len(summary.failed)} clip(s) failed[/] (recorded in "
                       f"{escape(str(out / '.synth' / 'failed'))}):", highlight=False)
         for failed_seed, reason in sorted(summary.failed.items()):
             console.print(f"  {clip_name(failed_seed)}: {escape(reason)}", highlight=False)
+    if summary.failed or failed_shards:
         sys.exit(1)
 
 
@@ -214,13 +285,6 @@ def _version(package: str) -> str | None:
         return metadata.version(package)
     except metadata.PackageNotFoundError:
         return None
-
-
-def _cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:
-        return os.cpu_count() or 1
 
 
 def parse_passes(value: str) -> tuple[str, ...]:

@@ -10,6 +10,7 @@ their partial clips and scratch folders are removed, and the next run resumes.
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 from contextlib import contextmanager
@@ -25,6 +26,14 @@ MAX_BACKOFF_S = 30.0
 
 def clip_name(seed: int) -> str:
     return f"clip_{seed:08d}"
+
+
+def cores() -> int:
+    """The CPU cores this process may use."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
 
 
 @dataclass(frozen=True)
@@ -99,11 +108,12 @@ class LocalExecutor:
             return next(pending, None)
 
     def _slot(self, slot: int, pending, finished: threading.Event) -> None:
-        worker = WorkerProcess(f"w{slot}", self.scratch_root / f"{self.owner}-w{slot}",
-                               self.settings.threads, self.settings.blender, self.settings.device)
+        worker = self._new_worker(slot)
         with self._lock:
             self._workers.append(worker)
         try:
+            if not self._ready(slot, worker):
+                return
             while not self._stop.is_set():
                 seed = self._next_seed(pending)
                 if seed is None:
@@ -118,8 +128,21 @@ class LocalExecutor:
             if self._stop.is_set():
                 worker.shutdown()
             worker.stop()
+            self._release(worker)
             self.reporter.worker_state(slot, "finished")
             finished.set()
+
+    # Hooks for executors whose workers live elsewhere (synth_cli.farm.ray_cluster).
+    def _new_worker(self, slot: int):
+        return WorkerProcess(f"w{slot}", self.scratch_root / f"{self.owner}-w{slot}",
+                             self.settings.threads, self.settings.blender, self.settings.device)
+
+    def _ready(self, slot: int, worker) -> bool:
+        """Whether ``worker`` can take clips (a local process always can)."""
+        return True
+
+    def _release(self, worker) -> None:
+        """Free what ``worker`` holds beyond its process (nothing, locally)."""
 
     def _render_with_retries(self, slot: int, worker: WorkerProcess, seed: int) -> None:
         name = clip_name(seed)
