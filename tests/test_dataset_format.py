@@ -4,6 +4,7 @@ corruption detection, bad input, and the numpy-only reading example of FORMAT.md
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -358,7 +359,7 @@ def test_flipped_bytes_in_a_member_are_detected(tmp_path, frames, pass_name):
 def test_corrupt_rgb_and_truncated_files_are_detected(tmp_path, frames):
     path = write_clip(tmp_path / "clip", frames)
     _flip(path / "rgb" / "000002.jpg", 2000)  # JPEG decoders may not notice; the checksum does
-    clip = read_clip(path)
+    clip = read_clip(path, verify=True)
     with pytest.raises(DatasetFormatError, match=r"rgb/000002.jpg is corrupt"):
         clip.frame(2)
     depth = path / "depth.npz"
@@ -514,3 +515,32 @@ def test_format_md_reading_example_matches_the_reader(clip_path):
     for name in ("depth", "flow_forward", "normals", "segmentation"):
         np.testing.assert_array_equal(namespace[name], expected[name], err_msg=name)
     np.testing.assert_array_equal(namespace["rgb"], expected["rgb"])
+
+
+def test_reading_hashes_rgb_only_when_asked(tmp_path, frames, monkeypatch):
+    """A training loader reads millions of frames: verification is on demand, not per read."""
+    from synth_core.dataset import reader
+
+    path = write_clip(tmp_path / "clip", frames)
+    calls = []
+    real = reader.hashlib.sha256
+    monkeypatch.setattr(reader.hashlib, "sha256", lambda data=b"": calls.append(1) or real(data))
+    clip = read_clip(path)
+    for i in range(clip.n_frames):
+        clip.frame(i)
+    assert calls == []
+    read_clip(path, verify=True).frame(0)
+    assert calls == [1]
+
+
+def test_many_open_clips_hold_a_bounded_number_of_file_handles(tmp_path, frames):
+    from synth_core.dataset import reader
+
+    before = len(os.listdir("/proc/self/fd"))
+    clips = []
+    for index in range(40):  # 40 clips x 5 label files: 200 zips if each clip kept its own open
+        clips.append(read_clip(write_clip(tmp_path / f"clip_{index}", frames[:1])))
+        clips[-1].frame(0)
+    assert len(os.listdir("/proc/self/fd")) - before <= reader._open_zips.limit
+    for clip in clips:  # evicted files reopen transparently
+        np.testing.assert_array_equal(clip.frame(0)["depth"], read_clip(clip.path).frame(0)["depth"])

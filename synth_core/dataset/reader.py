@@ -5,8 +5,10 @@
 >>> frame["depth"].dtype, frame["flow_forward"].shape   # doctest: +SKIP
 (dtype('float32'), (240, 320, 2))
 
-Only the frame asked for is decompressed (one zip member per pass and frame). Zip handles
-are reopened after a fork, so a Clip can be shared with DataLoader worker processes.
+Only the frame asked for is decompressed (one zip member per pass and frame). Open zip files
+are shared by all clips of a process, at most 64 at once, and reopened after a fork, so Clips
+can be shared with DataLoader worker processes and a dataset of 100,000 clips holds a bounded
+number of file handles. RGB files are hashed only with ``read_clip(path, verify=True)``.
 """
 
 from __future__ import annotations
@@ -15,8 +17,10 @@ import hashlib
 import io
 import json
 import os
+import threading
 import zipfile
 import zlib
+from collections import OrderedDict
 from glob import escape as glob_escape
 from pathlib import Path
 
@@ -32,9 +36,11 @@ _REQUIRED_META = {"format": str, "version": int, "passes": list, "encodings": di
 _DECODE_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, ValueError, OSError, KeyError)
 
 
-def read_clip(path: str | Path) -> "Clip":
-    """Open a clip folder: checks meta.json, annotations and that every file is present."""
-    return Clip(Path(path))
+def read_clip(path: str | Path, verify: bool = False) -> "Clip":
+    """Open a clip folder: checks meta.json, annotations and that every file is present.
+    ``verify=True`` also checks each RGB file's sha256 as it is read (label members are always
+    checked by zip's CRC); :meth:`Clip.verify` checks every file at once."""
+    return Clip(Path(path), verify)
 
 
 def find_clips(path: str | Path) -> list[Path]:
@@ -53,8 +59,8 @@ def find_clips(path: str | Path) -> list[Path]:
 class Clip:
     """One clip: ``meta`` (dict), ``annotations`` (dict of arrays), ``frame(i)`` (dict of arrays)."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    def __init__(self, path: Path, verify: bool = False) -> None:
+        self.path, self.check_rgb = path, verify
         _check_folder(path)
         self.meta = _load_meta(path)
         self.n_frames: int = self.meta["n_frames"]
@@ -69,8 +75,6 @@ class Clip:
             shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
             raise DatasetFormatError(f"clip {path} is missing {shown}")
         self.annotations = self._load_annotations()
-        self._zips: dict[str, zipfile.ZipFile] = {}
-        self._zips_pid = os.getpid()
 
     def __repr__(self) -> str:
         return (f"Clip({str(self.path)!r}, {self.n_frames} frames, {self.height}x{self.width}, "
@@ -97,7 +101,7 @@ class Clip:
             payload = (self.path / relative).read_bytes()
         except OSError as exc:
             raise DatasetFormatError(f"clip {self.path}: cannot read {relative}: {exc}") from exc
-        if hashlib.sha256(payload).hexdigest() != self._checksums[relative]:
+        if self.check_rgb and hashlib.sha256(payload).hexdigest() != self._checksums[relative]:
             raise DatasetFormatError(f"clip {self.path}: {relative} is corrupt (checksum mismatch)")
         try:
             with Image.open(io.BytesIO(payload)) as image:
@@ -126,16 +130,7 @@ class Clip:
         return fmt.decode_label(name, stored)
 
     def _zip(self, name: str) -> zipfile.ZipFile:
-        if self._zips_pid != os.getpid():  # forked: never share a file offset with the parent
-            self._zips, self._zips_pid = {}, os.getpid()
-        if name not in self._zips:
-            path = self.path / fmt.LABEL_PASSES[name].file
-            try:
-                self._zips[name] = zipfile.ZipFile(path)
-            except (zipfile.BadZipFile, OSError) as exc:
-                raise DatasetFormatError(f"clip {self.path}: {path.name} is not a readable zip "
-                                         f"(truncated or corrupt): {exc}") from exc
-        return self._zips[name]
+        return _open_zips.get(self.path / fmt.LABEL_PASSES[name].file, f"clip {self.path}")
 
     def frame_nbytes(self) -> dict[str, np.ndarray]:
         """Stored bytes per frame and pass (rgb file size; compressed zip member size)."""
@@ -170,9 +165,10 @@ class Clip:
         return len(self._checksums)
 
     def close(self) -> None:
-        for archive in self._zips.values():
-            archive.close()
-        self._zips = {}
+        """Close this clip's open label files (they also close themselves when others need room)."""
+        for name in self.passes:
+            if name != "rgb":
+                _open_zips.close(self.path / fmt.LABEL_PASSES[name].file)
 
     def __enter__(self) -> "Clip":
         return self
@@ -228,6 +224,53 @@ class Clip:
             raise DatasetFormatError(f"clip {self.path}: {fmt.ANNOTATIONS_FILE} is truncated or corrupt: "
                                      f"{exc}") from exc
         return fmt.validate_annotations(arrays, self.n_frames, f"clip {self.path}")
+
+
+class _ZipCache:
+    """Open label zips shared by every Clip of a process, at most ``limit`` at once (least
+    recently used closed first): a loader over 100,000 clips holds a bounded number of file
+    handles. Reopened after a fork, so DataLoader workers never share a file offset."""
+
+    def __init__(self, limit: int = 64) -> None:
+        self.limit = limit
+        self._open: OrderedDict[Path, tuple[tuple, zipfile.ZipFile]] = OrderedDict()
+        self._pid = os.getpid()
+        self._lock = threading.Lock()
+
+    def get(self, path: Path, where: str) -> zipfile.ZipFile:
+        with self._lock:
+            if self._pid != os.getpid():
+                self._open, self._pid = OrderedDict(), os.getpid()
+            try:
+                stat = path.stat()
+                identity = (stat.st_ino, stat.st_size, stat.st_mtime_ns)  # a rewritten file is reopened
+                if path in self._open:
+                    cached_identity, archive = self._open[path]
+                    if cached_identity == identity:
+                        self._open.move_to_end(path)
+                        return archive
+                    del self._open[path]
+                    archive.close()
+                archive = zipfile.ZipFile(path)
+            except (zipfile.BadZipFile, OSError) as exc:
+                raise DatasetFormatError(f"{where}: {path.name} is not a readable zip "
+                                         f"(truncated or corrupt): {exc}") from exc
+            self._open[path] = (identity, archive)
+            while len(self._open) > self.limit:
+                self._open.popitem(last=False)[1][1].close()
+            return archive
+
+    def close(self, path: Path) -> None:
+        with self._lock:
+            entry = self._open.pop(path, None)
+        if entry is not None:
+            entry[1].close()
+
+    def __len__(self) -> int:
+        return len(self._open)
+
+
+_open_zips = _ZipCache()
 
 
 def _check_folder(path: Path) -> None:
