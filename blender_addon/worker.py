@@ -3,12 +3,16 @@
     python -m blender_addon.worker --plan PLAN.json --out CLIP_DIR
 
 Everything that can fail on bad input (body file, motion, texture, background) is loaded and
-checked before Blender builds anything. Each frame is rendered twice: once with the plan's
-samples for antialiased RGB (composited over the background here), once point-sampled at
-pixel centres for exact labels (depth, parts, normals, flow). The clip is written by
-:class:`synth_core.dataset.ClipWriter`, which only renames it into place when complete.
+checked before Blender builds anything. The scene has no animation: each frame the numpy
+model's posed vertices are written into the mesh, and only the body's box of the frame is
+rendered, twice: once with the plan's samples for antialiased RGB (composited over the
+background here), once point-sampled at pixel centres for exact labels (depth, parts, normals,
+flow). Renders reach Python through uncompressed EXR files in RAM (/dev/shm) where there is
+one. The clip is written by :class:`synth_core.dataset.ClipWriter`, which only renames it into
+place when complete.
 
-Progress goes to stdout as lines ``SYNTH {"event": ..., ...}`` for the CLI to parse.
+Progress goes to stdout as lines ``SYNTH {"event": ..., ...}`` for the CLI to parse; ``done``
+carries ``timings``, seconds spent per stage of the clip (see :class:`Timings`).
 """
 
 from __future__ import annotations
@@ -16,20 +20,30 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
+import socket
 import sys
 import tempfile
+import time
+from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
 
 import numpy as np
 
-from synth_core.errors import SynthError
+from synth_core.errors import RenderError, SynthError
 from synth_core.scene import camera as cam
 from synth_core.scene.clip import ClipGeometry, body_model_of, evaluate_clip
 from synth_core.scene.plan import ScenePlan, validate_plan
 
 PROGRESS_PREFIX = "SYNTH "
 UNTEXTURED_ALBEDO_SRGB = (186, 150, 130)
+RAM_FOLDER = Path("/dev/shm")
+EXR_FOLDER_PREFIX = f"synth-exr-{socket.gethostname()}-"
+# Bytes of one label EXR per pixel (Combined, depth, index, four AOVs: ~23 float channels),
+# rounded up; the RAM folder is used only with room for two of them and this to spare.
+EXR_BYTES_PER_PIXEL = 100
+RAM_SPARE_BYTES = 256 * 2**20
 
 
 def emit(event: str, **fields) -> None:
@@ -80,19 +94,86 @@ def render_clip(plan: ScenePlan, out_dir: Path, work_dir: Path, threads: int | N
     from blender_addon.scene import build_scene
     from synth_core.dataset import ClipWriter
 
-    geometry, texture_path, background = prepare_inputs(plan, work_dir)
-    built = build_scene(plan, geometry, texture_path)
-    enable_device(built.scene, device)  # after building: a fresh scene resets the preferences
+    timings = Timings()
+    with timings.measure("inputs"):
+        geometry, texture_path, background = prepare_inputs(plan, work_dir)
+    with timings.measure("build"):
+        built = build_scene(plan, geometry, texture_path)
+        enable_device(built.scene, device)  # after building: a fresh scene resets the preferences
     if threads:  # how many cores this worker may use; the pixels do not depend on it
         built.scene.render.threads_mode, built.scene.render.threads = "FIXED", int(threads)
         os.environ.setdefault("LP_NUM_THREADS", str(threads))  # Mesa's llvmpipe (Eevee), read at its start
     r = plan.render
     n_frames = geometry.rendered.stop - geometry.rendered.start
-    with ClipWriter(out_dir, r["height"], r["width"], n_frames, tuple(r["passes"]), rgb_format=r["rgb_format"]) as writer:
+    with exr_folder(work_dir, r["height"] * r["width"]) as exr_dir, \
+            ClipWriter(out_dir, r["height"], r["width"], n_frames, tuple(r["passes"]), rgb_format=r["rgb_format"]) as writer:
         # On any error the writer deletes its partial folder: no half-written clip is left.
-        write_frames(plan, built, geometry, background, writer, work_dir)
-    emit("done", out=str(out_dir), frames=n_frames, rss_mb=resident_memory_mb())
+        renderer = BoxRenderer(built.scene, plan, exr_dir, timings)
+        write_frames(plan, built, geometry, background, writer, renderer, work_dir)
+    emit("done", out=str(out_dir), frames=n_frames, rss_mb=resident_memory_mb(), timings=timings.as_dict())
     return out_dir
+
+
+class Timings:
+    """Seconds per stage, summed over a clip: ``inputs`` and ``build`` once per clip; per frame
+    ``pose`` (vertices into the mesh, the box), ``render_rgb`` and ``render_labels`` (Blender
+    rendering the box), ``exr_write`` and ``exr_read`` (moving the pixels to numpy),
+    ``convert`` (labels, compositing, sRGB) and ``write`` (ClipWriter: quantise, compress,
+    write files)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def measure(self, stage: str):
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - start
+
+    def as_dict(self) -> dict[str, float]:
+        return {stage: round(seconds, 4) for stage, seconds in self.seconds.items()}
+
+
+@contextmanager
+def exr_folder(work_dir: Path, pixels: int):
+    """A folder for the renders' EXR files, removed afterwards: in RAM (/dev/shm) when it is
+    there with room for them, else in ``work_dir``. A killed worker's RAM folder is removed by
+    the next worker started on this host (:func:`remove_stale_exr_folders`)."""
+    try:
+        room = RAM_FOLDER.is_dir() and os.access(RAM_FOLDER, os.W_OK) and \
+            shutil.disk_usage(RAM_FOLDER).free > 2 * pixels * EXR_BYTES_PER_PIXEL + RAM_SPARE_BYTES
+    except OSError:
+        room = False
+    if room:
+        folder = Path(tempfile.mkdtemp(prefix=f"{EXR_FOLDER_PREFIX}{os.getpid()}-", dir=RAM_FOLDER))
+    else:
+        folder = Path(tempfile.mkdtemp(prefix="exr-", dir=work_dir))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def remove_stale_exr_folders() -> None:
+    """Remove the RAM folders of this host's workers that no longer run (killed mid-clip)."""
+    if not RAM_FOLDER.is_dir():
+        return
+    for folder in RAM_FOLDER.glob(f"{EXR_FOLDER_PREFIX}*"):
+        pid = folder.name[len(EXR_FOLDER_PREFIX):].split("-", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _process_exists(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 def resident_memory_mb() -> float:
@@ -107,35 +188,113 @@ def resident_memory_mb() -> float:
 
 
 def write_frames(plan: ScenePlan, built, geometry: ClipGeometry, background: np.ndarray, writer,
-                 work_dir: Path) -> None:
-    """Render every frame (all RGB, then all labels), write it, then the clip's annotations."""
-    from blender_addon.render.passes import labels_from_channels, premultiplied_rgba
-    from synth_core.imaging import composite_over, linear_to_srgb_uint8
+                 renderer: "BoxRenderer", work_dir: Path) -> None:
+    """Render and write every frame, then the clip's annotations. With node shading each frame
+    is posed once and rendered RGB then labels; with OSL all RGB frames come first, then all
+    labels (labels need SVM, and switching between OSL and SVM recompiles the shaders)."""
+    from synth_core.imaging import linear_to_srgb_uint8
 
-    scene, rt = built.scene, plan.extrinsics
     passes = tuple(plan.render["passes"])
     frames = range(geometry.rendered.start, geometry.rendered.stop)
-    emit("start", frames=len(frames), renders=len(frames) * (2 if "rgb" in passes else 1))
-    if "rgb" in passes:  # all RGB first: switching OSL <-> SVM per frame costs a recompile
+    with_rgb = "rgb" in passes
+    interleaved = with_rgb and not uses_osl(plan)
+    background_srgb = linear_to_srgb_uint8(background)
+    emit("start", frames=len(frames), renders=len(frames) * (2 if with_rgb else 1))
+    if with_rgb and not interleaved:
         for index, frame in enumerate(frames):
-            scene.frame_set(frame)
-            foreground, alpha = premultiplied_rgba(_render(scene, "rgb", plan, work_dir))
-            rgb = linear_to_srgb_uint8(composite_over(foreground, alpha, background))
+            box = renderer.pose(built.mesh, geometry.vertices_world, frame)
+            rgb = renderer.rgb(box, background, background_srgb)
             np.save(work_dir / f"rgb_{index:06d}.npy", rgb)  # on disk: clips can be long and large
             emit("render", kind="rgb", frame=index)
-    joints_world, depths = [], []
+    depths = []
     for index, frame in enumerate(frames):
-        scene.frame_set(frame)
-        joints_world.append(armature_joints(built.armature))
-        labels = labels_from_channels(_render(scene, "labels", plan, work_dir), rt[:, :3])
-        depths.append(labels["depth"])
-        arrays = {name: labels[name] for name in passes if name in labels}
-        if "rgb" in passes:
+        box = renderer.pose(built.mesh, geometry.vertices_world, frame)
+        arrays = {}
+        if interleaved:
+            arrays["rgb"] = renderer.rgb(box, background, background_srgb)
+            emit("render", kind="rgb", frame=index)
+        elif with_rgb:
             arrays["rgb"] = np.load(work_dir / f"rgb_{index:06d}.npy")
-        writer.write_frame(index, **arrays)
+        labels = renderer.labels(box)
+        depths.append(labels["depth"])
+        arrays.update((name, labels[name]) for name in passes if name in labels)
+        with renderer.timings.measure("write"):
+            writer.write_frame(index, **arrays)
         emit("render", kind="labels", frame=index)
-    annotations = build_annotations(plan, geometry, np.array(joints_world), np.array(depths))
+    # The joints of the numpy model that posed the rendered mesh.
+    annotations = build_annotations(plan, geometry, geometry.joints_world[geometry.rendered], np.array(depths))
     writer.finish(clip_meta(plan), annotations)
+
+
+def uses_osl(plan: ScenePlan) -> bool:
+    return plan.render.get("engine", "cycles") == "cycles" and plan.render["shading"] == "osl"
+
+
+class BoxRenderer:
+    """Poses the body for a frame and renders the pixels that can show it (its box), RGB or
+    labels, through an EXR file in ``exr_dir``; returns full frames."""
+
+    def __init__(self, scene, plan: ScenePlan, exr_dir: Path, timings: Timings) -> None:
+        self.scene, self.plan, self.exr_dir, self.timings = scene, plan, exr_dir, timings
+        self.height, self.width = plan.render["height"], plan.render["width"]
+        self.k, self.rt = plan.intrinsics, plan.extrinsics
+
+    def pose(self, mesh, vertices_world: np.ndarray, frame: int):
+        """Put the mesh in padded frame ``frame``; returns the box that can show it."""
+        from blender_addon.render.passes import body_box
+        from blender_addon.scene import set_render_box
+        from blender_addon.scene.body import set_posed_vertices
+
+        with self.timings.measure("pose"):
+            set_posed_vertices(mesh, vertices_world, frame)
+            box = body_box(*cam.project(self.k, self.rt, vertices_world[frame]), self.height, self.width)
+            set_render_box(self.scene, box, self.height, self.width)
+        return box
+
+    def rgb(self, box, background: np.ndarray, background_srgb: np.ndarray) -> np.ndarray:
+        """The frame's sRGB image: the body's box composited over the background (in linear
+        light), the background alone elsewhere (no colour reaches past the box)."""
+        from blender_addon.render.passes import premultiplied_rgba
+        from synth_core.imaging import composite_over, linear_to_srgb_uint8
+
+        foreground, alpha = premultiplied_rgba(self._render("rgb", box))
+        with self.timings.measure("convert"):
+            x0, x1, y0, y1 = box
+            rgb = background_srgb.copy()
+            rgb[y0:y1, x0:x1] = linear_to_srgb_uint8(composite_over(foreground, alpha, background[y0:y1, x0:x1]))
+        return rgb
+
+    def labels(self, box) -> dict[str, np.ndarray]:
+        from blender_addon.render.passes import labels_from_channels, paste
+
+        channels = self._render("labels", box)
+        with self.timings.measure("convert"):
+            return paste(labels_from_channels(channels, self.k, self.rt), box, self.height, self.width)
+
+    def _render(self, kind: str, box) -> dict:
+        import bpy
+
+        from blender_addon.render.passes import read_multilayer_exr
+        from blender_addon.scene import set_output_format, set_sampling
+
+        set_sampling(self.scene, kind, self.plan)
+        set_output_format(self.scene, kind)
+        with self.timings.measure(f"render_{kind}"):
+            bpy.ops.render.render()
+        path = self.exr_dir / f"{kind}.exr"
+        with self.timings.measure("exr_write"):
+            try:
+                bpy.data.images["Render Result"].save_render(str(path), scene=self.scene)
+            except RuntimeError as exc:  # Blender's message names the file and the reason
+                raise RenderError(f"cannot save the {kind} render: {exc}") from exc
+        with self.timings.measure("exr_read"):
+            channels = read_multilayer_exr(path)
+        x0, x1, y0, y1 = box
+        size = next(iter(channels.values())).shape[:2]
+        if size != (y1 - y0, x1 - x0):
+            raise RenderError(f"Blender rendered {size[1]}x{size[0]} pixels for a box of "
+                              f"{x1 - x0}x{y1 - y0} at ({x0}, {y0})")
+        return channels
 
 
 def clip_meta(plan: ScenePlan) -> dict:
@@ -158,28 +317,6 @@ def clip_meta(plan: ScenePlan) -> dict:
                    "requested_frames": plan.motion.get("requested_frames", plan.motion["n_frames"]),
                    **motion_edges(plan)},
     }
-
-
-def _render(scene, kind: str, plan: ScenePlan, work_dir: Path) -> dict:
-    import bpy
-
-    from blender_addon.render.passes import read_multilayer_exr
-    from blender_addon.scene import set_sampling
-
-    set_sampling(scene, kind, plan)
-    path = work_dir / f"{kind}.exr"
-    scene.render.filepath = str(path)
-    bpy.ops.render.render(write_still=True)
-    return read_multilayer_exr(path)
-
-
-def armature_joints(armature) -> np.ndarray:
-    """World positions of the 24 joints as Blender posed them (bone heads), 24 x 3."""
-    from synth_core.body.parts import JOINT_NAMES
-
-    matrix = np.array(armature.matrix_world)
-    heads = np.array([list(armature.pose.bones[name].head) for name in JOINT_NAMES])
-    return cam.transform_points(matrix, heads)
 
 
 def joint_visibility(uv: np.ndarray, z: np.ndarray, depth: np.ndarray, margin: float) -> np.ndarray:
@@ -233,6 +370,7 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for Cycles (default: all)")
     parser.add_argument("--device", default="cpu", help="cpu, cuda, optix, hip, metal or oneapi")
     args = parser.parse_args(argv)
+    remove_stale_exr_folders()
     if args.serve:
         return serve(sys.stdin, args.threads, args.device)
     if args.plan is None or args.out is None:

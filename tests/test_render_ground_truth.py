@@ -11,12 +11,15 @@ is checked in test_render_shading.py.
 from __future__ import annotations
 
 import dataclasses
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from synth_core.body.catalog import load_body_model
-from synth_core.body.parts import face_part_labels
+from synth_core.body.parts import JOINT_NAMES, face_part_labels
 from synth_core.dataset import read_clip
 from synth_core.raster import rasterize
 from synth_core.scene import camera as cam
@@ -33,6 +36,9 @@ NORMAL_P99_DEG = 1.0
 # Joint visibility may disagree with the ray cast only where the surface in front of the joint
 # is within this distance of the visibility margin's boundary.
 VISIBILITY_BAND_M = 0.005
+# A torso joint lies inside the body: the rendered surface at its pixel is in front of it, by
+# less than this (the torso's depth, or an arm swung across it).
+TORSO_DEPTH_M = 0.4
 
 OPTIONS = PlanOptions(width=200, height=150, samples=4, n_frames=3, camera_distance_mean=5.0,
                       camera_distance_std=0.0, rgb_format="png", texture_size=512)
@@ -83,8 +89,46 @@ def test_joints_project_to_joints2d_and_match_the_body_model(clip, scene):
     image = camera_points @ a["camera_K"].T
     assert np.abs(image[..., :2] / image[..., 2:] - a["joints2d"]).max() < 1e-3
     assert np.abs(camera_points - a["joints3d_camera"]).max() < 1e-6
-    # Blender's armature joints against the numpy model's forward kinematics.
+    # The numpy model's forward kinematics of the annotated pose.
     assert np.abs(a["joints3d_world"] - scene["joints"]).max() < 1e-4
+
+
+@pytest.mark.slow
+def test_joints_equal_a_blender_armature_posed_by_the_annotations(clip, tmp_path):
+    """The renderer poses its mesh without an armature; Blender's own armature (the add-on's
+    skinned body, built and posed by a separate Blender process from the annotated shape, pose,
+    translation and yaw) puts its bone heads where joints3d_world says, and its skinned mesh
+    where the worker's mesh was (the rendered depth is checked against that mesh above)."""
+    from synth_core import assets
+    from tests.test_blender_skinning import SCRIPT
+
+    a = clip.annotations
+    assert np.allclose(cam.body_to_world(float(a["yaw"])), a["body_to_world"])
+    np.savez(tmp_path / "in.npz", betas=a["betas"], pose=a["pose"], transl=a["transl"], yaw=a["yaw"])
+    root = Path(__file__).resolve().parent.parent
+    subprocess.run([sys.executable, str(SCRIPT), str(assets.require("body/default")), str(tmp_path / "in.npz"),
+                    str(tmp_path / "out.npz")], check=True, cwd=root, capture_output=True)
+    armature = np.load(tmp_path / "out.npz")
+    error = np.abs(armature["joints"] - a["joints3d_world"]).max()
+    print(f"|armature joints - joints3d_world| max {error * 1000:.4f} mm")
+    assert error < 1e-4
+
+
+@pytest.mark.slow
+def test_torso_joints_lie_inside_the_rendered_body(clip):
+    """Where a torso joint (pelvis, spine1-3) projects, the rendered surface is the body, in
+    front of the joint by less than a torso's depth: the joints are inside the rendered mesh
+    (measured here: 3-11 cm behind its surface)."""
+    a = clip.annotations
+    torso = [JOINT_NAMES.index(name) for name in ("pelvis", "spine1", "spine2", "spine3")]
+    for t in range(clip.n_frames):
+        passes = clip.frame(t, ["depth", "segmentation"])
+        col, row = np.rint(a["joints2d"][t, torso]).astype(int).T
+        depth = passes["depth"][row, col]
+        behind_surface = a["joints3d_camera"][t, torso, 2] - depth
+        print(f"frame {t}: torso joints behind the rendered surface by {np.round(behind_surface * 100, 1)} cm")
+        assert np.all(passes["segmentation"][row, col] > 0)
+        assert np.all((behind_surface > 0) & (behind_surface < TORSO_DEPTH_M))
 
 
 @pytest.mark.slow

@@ -1,13 +1,17 @@
 """Cycles' and Eevee's render passes -> the dataset's label conventions (numpy only, no bpy).
 
 Measured on Blender 5.0 (DESIGN.md): the multilayer EXR is multi-part, one part per pass,
-rows top to bottom; the Vector pass holds previous - current in XY and current - next in
-ZW with +y up; the Normal pass is world space; the Material Index pass is
-``Material.pass_index``; the Depth pass is camera z (planar) with background at 1e10. The
-normals come from the ``TrueNormal`` AOV (geometric normal of the visible triangle, world
-space; AOVs are empty under OSL, so labels are rendered with SVM). Eevee writes the same
-Depth, Vector and AOV channels (background depth = the camera's clip end) but no Material
-Index: its part labels come from the ``PartIndex`` value AOV.
+rows top to bottom; the Material Index pass is ``Material.pass_index``; the Depth pass is
+camera z (planar) with background at 1e10 (Eevee: the camera's clip end). The rest are AOVs
+written by the body's materials (:mod:`blender_addon.scene.materials`; AOVs are empty under
+OSL, so labels are rendered with SVM): ``TrueNormal``, the geometric normal of the visible
+triangle in world space; ``Position``, the visible point in world space; ``MotionPrev`` /
+``MotionNext``, that point's world displacement to the previous / next frame. Optical flow is
+the projection of the moved point minus the projection of the point, with the clip's camera.
+Eevee has no Material Index: its part labels come from the ``PartIndex`` value AOV.
+
+The worker renders only the body's box of each frame (:func:`body_box`): the labels are
+converted there and :func:`paste` puts them in the full frame.
 """
 
 from __future__ import annotations
@@ -17,14 +21,47 @@ from pathlib import Path
 import numpy as np
 
 from synth_core.errors import RenderError
+from synth_core.scene import camera as cam
 
 LAYER = "ViewLayer"
 BACKGROUND_DEPTH = 1e9  # Cycles writes 1e10 where no surface was hit
 SEGMENTATION_CHANNELS = ("Material Index.X", "PartIndex.X")  # Cycles, Eevee (an AOV)
+COMBINED_CHANNELS = ("Combined", "RGBA")  # a multilayer EXR, a plain RGBA one
+# How far the box reaches beyond the projected vertices: the RGB pixel filter (1.5 px wide)
+# gives no colour to a pixel whose centre is more than 0.75 px from the body.
+BOX_MARGIN_PX = 3
+
+Box = tuple[int, int, int, int]  # x0, x1, y0, y1: pixel columns x0..x1-1, rows y0..y1-1 (top down)
+
+
+def body_box(uv: np.ndarray, z: np.ndarray, height: int, width: int, margin: int = BOX_MARGIN_PX) -> Box:
+    """The pixels that can show the body: its projected vertices (uv N x 2, camera z N) and
+    ``margin`` pixels around them, clipped to the image. The whole image when a vertex is at or
+    behind the camera (its projection means nothing); pixel (0, 0) alone when no vertex is in view."""
+    if not np.all(z > 0):
+        return 0, width, 0, height
+    x0 = max(int(np.floor(uv[:, 0].min())) - margin, 0)
+    x1 = min(int(np.ceil(uv[:, 0].max())) + margin + 1, width)
+    y0 = max(int(np.floor(uv[:, 1].min())) - margin, 0)
+    y1 = min(int(np.ceil(uv[:, 1].max())) + margin + 1, height)
+    if x1 <= x0 or y1 <= y0:
+        return 0, 1, 0, 1
+    return x0, x1, y0, y1
+
+
+def paste(arrays: dict[str, np.ndarray], box: Box, height: int, width: int) -> dict[str, np.ndarray]:
+    """Each array of the box's size in a full frame of zeros."""
+    x0, x1, y0, y1 = box
+    full = {}
+    for name, array in arrays.items():
+        full[name] = np.zeros((height, width) + array.shape[2:], array.dtype)
+        full[name][y0:y1, x0:x1] = array
+    return full
 
 
 def read_multilayer_exr(path: Path) -> dict[str, np.ndarray]:
-    """Every channel of a Blender multilayer EXR as ``{"Depth.Z": H x W, "Combined": H x W x 4, ...}``."""
+    """Every channel of a Blender multilayer EXR as ``{"Depth.Z": H x W, "Combined": H x W x 4, ...}``
+    (of a plain RGBA EXR: ``{"RGBA": H x W x 4}``)."""
     import OpenEXR
 
     try:
@@ -44,34 +81,36 @@ def _channel(channels: dict, name: str, path_hint: str = "") -> np.ndarray:
     return channels[name]
 
 
-def labels_from_channels(channels: dict, world_to_camera: np.ndarray) -> dict[str, np.ndarray]:
+def labels_from_channels(channels: dict, k: np.ndarray, rt: np.ndarray) -> dict[str, np.ndarray]:
     """Depth, parts, flows and camera-space normals from a point-sampled label render.
 
-    world_to_camera: 3 x 3 rotation, OpenCV axes.
+    k: 3 x 3 intrinsics, rt: 3 x 4 world -> camera (OpenCV axes). Arrays have the render's
+    size; everything is 0 on the background.
     """
     depth = _channel(channels, "Depth.Z").astype(np.float32)
     name = next((n for n in SEGMENTATION_CHANNELS if n in channels), SEGMENTATION_CHANNELS[0])
     segmentation = np.rint(_channel(channels, name)).astype(np.uint8)
-    background = (depth >= BACKGROUND_DEPTH) | (segmentation == 0)
-    depth = np.where(background, 0.0, depth).astype(np.float32)
-    segmentation[background] = 0
+    body = (depth < BACKGROUND_DEPTH) & (segmentation > 0)
+    depth[~body] = 0.0
+    segmentation[~body] = 0
+    labels = {"depth": depth, "segmentation": segmentation}
 
-    vx, vy, vz, vw = (_channel(channels, f"Vector.{c}") for c in "XYZW")
-    flow_forward = np.stack([-vz, vw], axis=-1).astype(np.float32)
-    flow_backward = np.stack([vx, -vy], axis=-1).astype(np.float32)
+    normals = np.zeros(depth.shape + (3,), np.float32)
+    normal_camera = _channel(channels, "TrueNormal")[body, :3].astype(np.float64) @ rt[:, :3].T
+    normals[body] = normal_camera / np.maximum(np.linalg.norm(normal_camera, axis=-1, keepdims=True), 1e-12)
+    labels["normals"] = normals
 
-    normal_world = _channel(channels, "TrueNormal")[..., :3].astype(np.float64)
-    normal_camera = normal_world @ world_to_camera.T
-    length = np.linalg.norm(normal_camera, axis=-1, keepdims=True)
-    normal_camera = np.where(length > 0, normal_camera / np.maximum(length, 1e-12), 0.0)
-    normal_camera[background] = 0.0
-    for flow in (flow_forward, flow_backward):
-        flow[background] = 0.0
-    return {"depth": depth, "segmentation": segmentation, "flow_forward": flow_forward,
-            "flow_backward": flow_backward, "normals": normal_camera.astype(np.float32)}
+    position = _channel(channels, "Position")[body, :3].astype(np.float64)
+    here, _ = cam.project(k, rt, position)
+    for flow_name, motion_name in (("flow_forward", "MotionNext"), ("flow_backward", "MotionPrev")):
+        moved, _ = cam.project(k, rt, position + _channel(channels, motion_name)[body, :3])
+        flow = np.zeros(depth.shape + (2,), np.float32)
+        flow[body] = moved - here
+        labels[flow_name] = flow
+    return labels
 
 
 def premultiplied_rgba(channels: dict) -> tuple[np.ndarray, np.ndarray]:
     """(linear premultiplied RGB H x W x 3, alpha H x W) of the Combined pass."""
-    combined = _channel(channels, "Combined")
+    combined = _channel(channels, next((n for n in COMBINED_CHANNELS if n in channels), COMBINED_CHANNELS[0]))
     return combined[..., :3].astype(np.float32), combined[..., 3].astype(np.float32)

@@ -1,7 +1,8 @@
 """Plan -> bpy scene: the one place that turns a :class:`~synth_core.scene.plan.ScenePlan`
-into Blender objects (body, armature, materials, camera, world, render settings).
+into Blender objects (body mesh, materials, camera, world, render settings).
 
-Nothing here draws random numbers: every choice is in the plan.
+Nothing here draws random numbers: every choice is in the plan. The scene has no animation
+data: the worker poses the body frame by frame with :func:`~.body.set_posed_vertices`.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from mathutils import Matrix
 from synth_core.scene import camera as cam
 from synth_core.scene.clip import ClipGeometry, body_model_of
 
-from .body import build_body
-from .materials import PART_INDEX_AOV, TRUE_NORMAL_AOV, build_part_materials
+from .body import build_posed_mesh
+from .materials import MOTION_AOVS, PART_INDEX_AOV, POSITION_AOV, TRUE_NORMAL_AOV, build_part_materials
 
 # Labels (depth, parts, normals, flow) are point-sampled at pixel centres: one sample, a
 # 0.01-pixel box filter. RGB is rendered separately with the plan's samples and Cycles'
@@ -30,7 +31,6 @@ ENGINE_IDS = {"cycles": "CYCLES", "eevee": "BLENDER_EEVEE"}
 @dataclass
 class BuiltScene:
     scene: object
-    armature: object
     mesh: object
     camera: object
     materials: list
@@ -40,14 +40,13 @@ def build_scene(plan, geometry: ClipGeometry, texture_path: Path) -> BuiltScene:
     """Build the plan's clip in a fresh, empty Blender scene."""
     bpy.ops.wm.read_factory_settings(use_empty=True)
     scene = bpy.context.scene
-    armature, mesh = build_body(body_model_of(plan), geometry)
+    mesh = build_posed_mesh(body_model_of(plan), geometry)
     materials = build_part_materials(mesh, texture_path, plan.lighting["sh"], plan.render["shading"])
     camera = _build_camera(plan)
     scene.camera = camera
     _configure_world(scene)
     configure_render(scene, plan)
-    scene.frame_start, scene.frame_end = geometry.rendered.start, geometry.rendered.stop - 1
-    return BuiltScene(scene, armature, mesh, camera, materials)
+    return BuiltScene(scene, mesh, camera, materials)
 
 
 def _build_camera(plan):
@@ -84,26 +83,53 @@ def configure_render(scene, plan) -> None:
     cycles.use_animated_seed = False
     cycles.max_bounces = 0
     cycles.caustics_reflective = cycles.caustics_refractive = False
-    render.use_motion_blur = False  # else the vector pass is all zeros
+    render.use_motion_blur = False
     render.film_transparent = True
     render.resolution_x, render.resolution_y = plan.render["width"], plan.render["height"]
     render.resolution_percentage = 100
     render.pixel_aspect_x = render.pixel_aspect_y = 1.0
     render.use_persistent_data = bool(plan.render["persistent_data"])
-    render.image_settings.media_type = "MULTI_LAYER_IMAGE"  # Blender 5.0: multilayer OpenEXR
-    render.image_settings.file_format = "OPEN_EXR_MULTILAYER"
-    render.image_settings.color_depth = "32"  # half floats would quantise depth to ~4 mm at 8 m
-    render.image_settings.exr_codec = "ZIP"
+    set_output_format(scene, "labels")
     scene.view_settings.view_transform = "Standard"
     layer = scene.view_layers[0]
-    layer.use_pass_z = layer.use_pass_vector = True
+    layer.use_pass_z = True
+    layer.use_pass_vector = False  # flow comes from the motion AOVs: nothing is animated
     layer.use_pass_material_index = engine == "cycles"
-    aov = layer.aovs.add()
-    aov.name, aov.type = TRUE_NORMAL_AOV, "COLOR"
+    for name in (TRUE_NORMAL_AOV, POSITION_AOV) + MOTION_AOVS:
+        aov = layer.aovs.add()
+        aov.name, aov.type = name, "COLOR"
     if engine == "eevee":  # no index passes in Eevee: the part label is a value AOV
         aov = layer.aovs.add()
         aov.name, aov.type = PART_INDEX_AOV, "VALUE"
     set_sampling(scene, "rgb", plan)
+
+
+def set_output_format(scene, kind: str) -> None:
+    """How a render is saved: labels as a multilayer EXR (every pass and AOV), RGB as a plain
+    RGBA EXR (the Combined pass alone: a sixth of the bytes to write). 32-bit floats (half
+    floats would quantise depth to ~4 mm at 8 m), uncompressed (the file lives a moment)."""
+    settings = scene.render.image_settings
+    if kind == "labels":
+        settings.media_type = "MULTI_LAYER_IMAGE"  # Blender 5.0: multilayer OpenEXR
+        settings.file_format = "OPEN_EXR_MULTILAYER"
+    else:
+        settings.media_type = "IMAGE"
+        settings.file_format = "OPEN_EXR"
+        settings.color_mode = "RGBA"
+    settings.color_depth = "32"
+    settings.exr_codec = "NONE"
+
+
+def set_render_box(scene, box, height: int, width: int) -> None:
+    """Render only pixel columns x0..x1-1 and rows y0..y1-1 (top down) of the frame, into an
+    image of the box's size; the pixels are those of the full render. Blender turns the border
+    fractions into whole pixels; a quarter pixel inward keeps float rounding off the edges."""
+    x0, x1, y0, y1 = box
+    render = scene.render
+    render.use_border = render.use_crop_to_border = True
+    render.border_min_x, render.border_max_x = (x0 + 0.25) / width, min((x1 + 0.25) / width, 1.0)
+    render.border_min_y = (height - y1 + 0.25) / height  # Blender's rows go bottom up
+    render.border_max_y = min((height - y0 + 0.25) / height, 1.0)
 
 
 def _configure_eevee(eevee) -> None:

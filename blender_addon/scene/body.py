@@ -1,11 +1,19 @@
-"""The body in Blender: a mesh skinned by an armature through 24 vertex groups.
+"""The body in Blender, two ways.
 
-The shape is baked per clip (the mesh's rest coordinates are the shaped body, bones sit at
-its rest joints); SMPL's pose correctives become shape keys keyed per frame. Both objects
-live in the body model's Y-up frame; the armature object's ``matrix_world`` places them in
-the Z-up world (:func:`synth_core.scene.camera.body_to_world`).
+**Posed mesh** (:func:`build_posed_mesh`, what the renderer uses): a plain mesh in world
+coordinates with no animation data. :func:`set_posed_vertices` writes one frame of the numpy
+model's posed vertices (linear blend skinning and SMPL's pose correctives, already in
+:class:`~synth_core.scene.clip.ClipGeometry`) and each vertex's motion to the previous and the
+next frame as the point attributes ``MotionPrev`` / ``MotionNext`` (world displacements), which
+the materials write to AOVs for optical flow. With animation data Cycles re-evaluated and
+re-synced the scene, and its Vector pass evaluated the neighbouring frames, on every render.
 
-Blender frame ``i`` shows padded clip frame ``i`` of :class:`~synth_core.scene.clip.ClipGeometry`.
+**Skinned body** (:func:`build_body`, for the artist add-on): a mesh skinned by an armature
+through 24 vertex groups. The shape is baked per clip (the mesh's rest coordinates are the
+shaped body, bones sit at its rest joints); SMPL's pose correctives become shape keys keyed per
+frame. Both objects live in the body model's Y-up frame; the armature object's ``matrix_world``
+places them in the Z-up world (:func:`synth_core.scene.camera.body_to_world`). Blender frame
+``i`` shows padded clip frame ``i`` of :class:`~synth_core.scene.clip.ClipGeometry`.
 """
 
 from __future__ import annotations
@@ -21,6 +29,38 @@ from synth_core.motion.rotations import matrix_to_quaternion
 from synth_core.scene.clip import ClipGeometry
 
 MIN_BONE_LENGTH = 0.02
+MOTION_ATTRIBUTES = ("MotionPrev", "MotionNext")  # world displacement to frame t - 1 / t + 1
+
+
+def build_posed_mesh(model: BodyModel, geometry: ClipGeometry, name: str = "Body"):
+    """The body mesh in world coordinates, without armature or animation, showing the first
+    rendered frame; move it with :func:`set_posed_vertices`."""
+    mesh = _build_mesh(model, geometry.vertices_world[geometry.rendered.start], name, vertex_groups=False)
+    for attribute in MOTION_ATTRIBUTES:
+        mesh.data.attributes.new(attribute, "FLOAT_VECTOR", "POINT")
+    set_posed_vertices(mesh, geometry.vertices_world, geometry.rendered.start)
+    return mesh
+
+
+def set_posed_vertices(mesh_obj, vertices_world: np.ndarray, frame: int) -> None:
+    """Pose the mesh as padded frame ``frame`` of ``vertices_world`` (T+2 x V x 3), with the
+    motion to its neighbours (computed in float64: the displacement is exact to float32)."""
+    mesh = mesh_obj.data
+    here = vertices_world[frame]
+    mesh.vertices.foreach_set("co", here.astype(np.float32).ravel())
+    for attribute, step in zip(MOTION_ATTRIBUTES, (-1, 1)):
+        motion = (vertices_world[frame + step] - here).astype(np.float32)
+        mesh.attributes[attribute].data.foreach_set("vector", motion.ravel())
+    mesh.update()
+
+
+def armature_joints(armature) -> np.ndarray:
+    """World positions of the 24 joints as Blender posed them (bone heads), 24 x 3."""
+    from synth_core.scene import camera as cam
+
+    matrix = np.array(armature.matrix_world)
+    heads = np.array([list(armature.pose.bones[name].head) for name in JOINT_NAMES])
+    return cam.transform_points(matrix, heads)
 
 
 def build_body(model: BodyModel, geometry: ClipGeometry, name: str = "Body"):
@@ -77,10 +117,10 @@ def _build_armature(model: BodyModel, rest_joints: np.ndarray, name: str):
     return armature
 
 
-def _build_mesh(model: BodyModel, shaped_vertices: np.ndarray, name: str):
+def _build_mesh(model: BodyModel, vertices: np.ndarray, name: str, vertex_groups: bool = True):
     faces = model.faces
     mesh = bpy.data.meshes.new(f"{name}Mesh")
-    mesh.from_pydata(shaped_vertices.tolist(), [], faces.tolist())
+    mesh.from_pydata(vertices.tolist(), [], faces.tolist())
     mesh.polygons.foreach_set("use_smooth", np.ones(len(faces), dtype=bool))
     mesh.polygons.foreach_set("material_index", face_part_labels(faces, model.part_labels) - 1)
     if model.data.vt is not None:
@@ -89,6 +129,8 @@ def _build_mesh(model: BodyModel, shaped_vertices: np.ndarray, name: str):
     mesh.update()
     obj = bpy.data.objects.new(name, mesh)
     bpy.context.scene.collection.objects.link(obj)
+    if not vertex_groups:
+        return obj
     weights = model.data.weights
     for joint, joint_name in enumerate(JOINT_NAMES):
         group = obj.vertex_groups.new(name=joint_name)

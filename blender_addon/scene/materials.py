@@ -5,7 +5,11 @@ Two implementations of the same SH shading (see :mod:`synth_core.scene.lighting`
 ``"nodes"`` builds the same polynomial from math nodes (GPU Cycles and Eevee). Part ``k``
 (1..24) gets its own material with ``pass_index = k``, which Cycles writes to the Material
 Index pass; Eevee has no index passes, so each material also writes ``k`` to the ``PartIndex``
-value AOV.
+value AOV. For optical flow every material writes the visible point's world position
+(``Position``) and its motion to the previous and next frame (the mesh's ``MotionPrev`` /
+``MotionNext`` attributes, see :mod:`blender_addon.scene.body`) to colour AOVs. Motion, not the
+neighbouring positions, because Eevee stores AOVs as half floats: 11 bits of a few-centimetre
+displacement are ~1e-5 m, of a position metres from the origin ~1e-3 m.
 """
 
 from __future__ import annotations
@@ -15,12 +19,16 @@ from pathlib import Path
 import bpy
 
 from synth_core.body.parts import PART_NAMES
+
+from .body import MOTION_ATTRIBUTES
 from synth_core.scene.lighting import C1, C2, C3, C4, C5, SH_NAMES
 
 SHADER_PATH = Path(__file__).resolve().parents[1] / "shaders" / "sh.osl"  # ships inside the add-on
 GROUP_NAME = "SH Irradiance"
 TRUE_NORMAL_AOV = "TrueNormal"
 PART_INDEX_AOV = "PartIndex"
+POSITION_AOV = "Position"
+MOTION_AOVS = MOTION_ATTRIBUTES  # each AOV carries the mesh attribute of the same name
 
 
 def build_part_materials(mesh_obj, texture_path: Path, sh, shading: str) -> list:
@@ -50,6 +58,10 @@ def set_sh(material, sh) -> None:
 def _body_material(name: str, image, shading: str):
     material = bpy.data.materials.new(name)
     material.use_nodes = True
+    # Nothing is lit by the body's emission (no other surface, max_bounces 0), so Cycles need
+    # not build a light tree over its ~27k emissive triangles: that rebuild, every time the
+    # mesh moves, was most of a frame's fixed cost. Pixels are bit-identical either way.
+    material.cycles.emission_sampling = "NONE"
     nodes, links = material.node_tree.nodes, material.node_tree.links
     nodes.clear()
     texture = nodes.new("ShaderNodeTexImage")
@@ -66,12 +78,21 @@ def _body_material(name: str, image, shading: str):
     # The normals label is the geometric normal of the visible triangle (exact for the mesh),
     # written to an AOV; the shading above uses the smooth interpolated normal.
     geometry = nodes.new("ShaderNodeNewGeometry")
-    aov = nodes.new("ShaderNodeOutputAOV")
-    aov.aov_name = TRUE_NORMAL_AOV
-    links.new(geometry.outputs["True Normal"], aov.inputs["Color"])
+    _add_aov(nodes, links, TRUE_NORMAL_AOV, geometry.outputs["True Normal"])
     part = nodes.new("ShaderNodeOutputAOV")  # the part label for Eevee (value set per material)
     part.name = part.aov_name = PART_INDEX_AOV
+    _add_aov(nodes, links, POSITION_AOV, geometry.outputs["Position"])
+    for name in MOTION_AOVS:
+        attribute = nodes.new("ShaderNodeAttribute")
+        attribute.attribute_type, attribute.attribute_name = "GEOMETRY", name
+        _add_aov(nodes, links, name, attribute.outputs["Vector"])
     return material
+
+
+def _add_aov(nodes, links, name: str, socket) -> None:
+    aov = nodes.new("ShaderNodeOutputAOV")
+    aov.aov_name = name
+    links.new(socket, aov.inputs["Color"])
 
 
 def _import_osl():

@@ -11,8 +11,7 @@ import sys
 import bpy
 import numpy as np
 
-from blender_addon.scene.body import build_body
-from blender_addon.worker import armature_joints
+from blender_addon.scene.body import armature_joints, build_body
 from synth_core.body.model import BodyModel
 from synth_core.scene import camera as cam
 from synth_core.scene.clip import pose_body
