@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -134,18 +135,24 @@ def test_out_under_a_file_is_refused(tmp_path):
     assert "Not a directory" in _one_line(result.output)
 
 
-@pytest.fixture
-def read_only_folder(tmp_path):
-    folder = tmp_path / "readonly"
+@contextmanager
+def tmpfs(folder: Path, options: str):
+    """A real tmpfs mounted at ``folder`` (tests run as root in CI); skip where mounting is refused."""
     folder.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(folder)],
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)],
                              capture_output=True, text=True)
     if mounted.returncode != 0:
-        pytest.skip(f"mounting a read-only tmpfs is not permitted here: {mounted.stderr.strip()}")
+        pytest.skip(f"mounting a tmpfs is not permitted here: {mounted.stderr.strip()}")
     try:
         yield folder
     finally:
-        subprocess.run(["umount", str(folder)], check=True)
+        subprocess.run(["umount", "-l", str(folder)], check=True)
+
+
+@pytest.fixture
+def read_only_folder(tmp_path):
+    with tmpfs(tmp_path / "readonly", "ro,size=1m") as folder:
+        yield folder
 
 
 def test_out_on_a_read_only_file_system_is_refused(read_only_folder):
@@ -250,16 +257,8 @@ def test_an_absent_gpu_is_named_before_any_work(tmp_path):
 
 @pytest.fixture
 def small_disk(tmp_path):
-    folder = tmp_path / "disk"
-    folder.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(folder)],
-                             capture_output=True, text=True)
-    if mounted.returncode != 0:
-        pytest.skip(f"mounting a tmpfs is not permitted here: {mounted.stderr.strip()}")
-    try:
+    with tmpfs(tmp_path / "disk", "size=64m") as folder:
         yield folder
-    finally:
-        subprocess.run(["umount", "-l", str(folder)], check=True)
 
 
 @pytest.mark.slow
