@@ -89,12 +89,12 @@ def texture_id_of(plan: ScenePlan) -> str:
 
 
 def render_clip(plan: ScenePlan, out_dir: Path, work_dir: Path, threads: int | None = None,
-                device: str = "cpu") -> Path:
+                device: str = "cpu", timings: "Timings | None" = None) -> Path:
     from blender_addon.render.devices import enable_device
     from blender_addon.scene import build_scene
     from synth_core.dataset import ClipWriter
 
-    timings = Timings()
+    timings = timings or Timings()
     with timings.measure("inputs"):
         geometry, texture_path, background = prepare_inputs(plan, work_dir)
     with timings.measure("build"):
@@ -115,7 +115,8 @@ def render_clip(plan: ScenePlan, out_dir: Path, work_dir: Path, threads: int | N
 
 
 class Timings:
-    """Seconds per stage, summed over a clip: ``inputs`` and ``build`` once per clip; per frame
+    """Seconds per stage, summed over a clip: ``plan`` (sampling it in the worker), ``inputs``
+    (motion, posed body, texture, background) and ``build`` (the Blender scene) once per clip; per frame
     ``pose`` (vertices into the mesh, the box), ``render_rgb`` and ``render_labels`` (Blender
     rendering the box), ``exr_write`` and ``exr_read`` (moving the pixels to numpy),
     ``convert`` (labels, compositing, sRGB) and ``write`` (ClipWriter: quantise, compress,
@@ -189,15 +190,17 @@ def resident_memory_mb() -> float:
 
 def write_frames(plan: ScenePlan, built, geometry: ClipGeometry, background: np.ndarray, writer,
                  renderer: "BoxRenderer", work_dir: Path) -> None:
-    """Render and write every frame, then the clip's annotations. With node shading each frame
-    is posed once and rendered RGB then labels; with OSL all RGB frames come first, then all
-    labels (labels need SVM, and switching between OSL and SVM recompiles the shaders)."""
+    """Render and write every frame, then the clip's annotations. Cycles with node shading:
+    each frame is posed once and rendered RGB then labels. Cycles with OSL: all RGB frames
+    first, then all labels (labels need SVM, and switching between OSL and SVM recompiles the
+    shaders). Eevee: all RGB, then all labels too (switching its sample count per frame
+    measured no faster)."""
     from synth_core.imaging import linear_to_srgb_uint8
 
     passes = tuple(plan.render["passes"])
     frames = range(geometry.rendered.start, geometry.rendered.stop)
     with_rgb = "rgb" in passes
-    interleaved = with_rgb and not uses_osl(plan)
+    interleaved = with_rgb and plan.render.get("engine", "cycles") == "cycles" and plan.render["shading"] != "osl"
     background_srgb = linear_to_srgb_uint8(background)
     emit("start", frames=len(frames), renders=len(frames) * (2 if with_rgb else 1))
     if with_rgb and not interleaved:
@@ -226,18 +229,17 @@ def write_frames(plan: ScenePlan, built, geometry: ClipGeometry, background: np.
     writer.finish(clip_meta(plan), annotations)
 
 
-def uses_osl(plan: ScenePlan) -> bool:
-    return plan.render.get("engine", "cycles") == "cycles" and plan.render["shading"] == "osl"
-
-
 class BoxRenderer:
     """Poses the body for a frame and renders the pixels that can show it (its box), RGB or
-    labels, through an EXR file in ``exr_dir``; returns full frames."""
+    labels, through an EXR file in ``exr_dir``; returns full frames. Cycles renders a box
+    exactly as that part of the full frame; Eevee does not (its crop moves RGB pixels by up to
+    half their range), so Eevee renders whole frames."""
 
     def __init__(self, scene, plan: ScenePlan, exr_dir: Path, timings: Timings) -> None:
         self.scene, self.plan, self.exr_dir, self.timings = scene, plan, exr_dir, timings
         self.height, self.width = plan.render["height"], plan.render["width"]
         self.k, self.rt = plan.intrinsics, plan.extrinsics
+        self.crops = plan.render.get("engine", "cycles") == "cycles"
 
     def pose(self, mesh, vertices_world: np.ndarray, frame: int):
         """Put the mesh in padded frame ``frame``; returns the box that can show it."""
@@ -247,7 +249,10 @@ class BoxRenderer:
 
         with self.timings.measure("pose"):
             set_posed_vertices(mesh, vertices_world, frame)
-            box = body_box(*cam.project(self.k, self.rt, vertices_world[frame]), self.height, self.width)
+            if self.crops:
+                box = body_box(*cam.project(self.k, self.rt, vertices_world[frame]), self.height, self.width)
+            else:
+                box = (0, self.width, 0, self.height)
             set_render_box(self.scene, box, self.height, self.width)
         return box
 
@@ -403,7 +408,10 @@ def serve(lines, threads: int | None, device: str = "cpu") -> int:
         try:
             job = json.loads(line)
             tempfile.tempdir = job["work_dir"]  # Python's temporary files too (compiled OSL shaders)
-            render_clip(job_plan(job), Path(job["out"]), Path(job["work_dir"]), threads, device)
+            timings = Timings()
+            with timings.measure("plan"):
+                plan = job_plan(job)
+            render_clip(plan, Path(job["out"]), Path(job["work_dir"]), threads, device, timings)
         except (SynthError, OSError) as exc:
             emit("error", message=str(exc), kind=type(exc).__name__, rss_mb=resident_memory_mb())
         except Exception as exc:  # a bug, or Blender in a bad state: do not render on in it

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+import shutil
 
 import numpy as np
 import pytest
@@ -124,3 +126,42 @@ def test_a_missing_texture_fails_before_rendering_and_keeps_other_clips(tmp_path
         run_worker(broken, tmp_path / "broken")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["done"]
     assert read_clip(tmp_path / "done").verify() > 0
+
+
+def test_render_files_go_to_ram_when_there_is_room_else_to_the_work_dir(tmp_path, monkeypatch):
+    """The EXR round trip uses /dev/shm where it exists with room, the worker's own work folder
+    otherwise (no /dev/shm, or too little space in it), and leaves nothing behind either way."""
+    from blender_addon import worker
+
+    ram, work = tmp_path / "ram", tmp_path / "work"
+    work.mkdir()
+    monkeypatch.setattr(worker, "RAM_FOLDER", ram)
+    with worker.exr_folder(work, pixels=320 * 240) as folder:  # no RAM folder on this "machine"
+        assert folder.parent == work and folder.is_dir()
+    ram.mkdir()
+    with worker.exr_folder(work, pixels=320 * 240) as folder:
+        assert folder.parent == ram and folder.name.startswith(worker.EXR_FOLDER_PREFIX)
+        (folder / "labels.exr").write_bytes(b"x")
+    huge = shutil.disk_usage(ram).total  # pixels: far more bytes than the disk holds
+    with worker.exr_folder(work, pixels=huge) as folder:
+        assert folder.parent == work
+    assert not any(ram.iterdir()) and not any(work.iterdir())
+
+
+def test_a_killed_workers_ram_folder_is_removed_by_the_next_worker(tmp_path, monkeypatch):
+    import subprocess
+    import sys
+
+    from blender_addon import worker
+
+    monkeypatch.setattr(worker, "RAM_FOLDER", tmp_path)
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait()  # its pid now names no process
+    dead = tmp_path / f"{worker.EXR_FOLDER_PREFIX}{ended.pid}-abc123"
+    alive = tmp_path / f"{worker.EXR_FOLDER_PREFIX}{os.getppid()}-def456"
+    other_host = tmp_path / f"synth-exr-elsewhere-{ended.pid}-ghi789"
+    for folder in (dead, alive, other_host):
+        folder.mkdir()
+        (folder / "rgb.exr").write_bytes(b"x")
+    worker.remove_stale_exr_folders()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([alive.name, other_host.name])

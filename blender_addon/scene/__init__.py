@@ -126,7 +126,7 @@ def set_render_box(scene, box, height: int, width: int) -> None:
     fractions into whole pixels; a quarter pixel inward keeps float rounding off the edges."""
     x0, x1, y0, y1 = box
     render = scene.render
-    render.use_border = render.use_crop_to_border = True
+    render.use_border = render.use_crop_to_border = tuple(box) != (0, width, 0, height)
     render.border_min_x, render.border_max_x = (x0 + 0.25) / width, min((x1 + 0.25) / width, 1.0)
     render.border_min_y = (height - y1 + 0.25) / height  # Blender's rows go bottom up
     render.border_max_y = min((height - y0 + 0.25) / height, 1.0)
