@@ -76,8 +76,13 @@ def background_pool(kinds: tuple[str, ...] = ("hdri", "photo"), user_dir: str | 
 
 
 def user_images(user_dir: str | Path) -> list[Path]:
-    """Absolute paths of the images under a folder, sorted; hidden files are skipped."""
-    folder = Path(user_dir).expanduser().resolve()
+    """Absolute paths of the images under a folder, sorted; hidden files are skipped. The folder
+    is walked once per process (a worker samples many plans from it)."""
+    return list(_walk_images(Path(user_dir).expanduser().resolve()))
+
+
+@lru_cache(maxsize=64)
+def _walk_images(folder: Path) -> tuple[Path, ...]:
     if folder.is_file():
         raise BackgroundError(f"{folder} is a file; give a folder of background images")
     if not folder.is_dir():
@@ -87,7 +92,7 @@ def user_images(user_dir: str | Path) -> list[Path]:
                     and not any(part.startswith(".") for part in path.relative_to(folder).parts))
     if not images:
         raise BackgroundError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in background folder {folder}")
-    return images
+    return tuple(images)
 
 
 def sample_background_spec(rng: np.random.Generator, pool: list[str]) -> dict:

@@ -15,9 +15,10 @@ frame, unless ``PlanOptions.keep_body_in_view`` is False.
 
 from __future__ import annotations
 
+import functools
 import json
 import zlib
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -252,12 +253,26 @@ def _sample_motion(rng: np.random.Generator, options: PlanOptions) -> dict:
         from synth_core.motion import sample_procedural_params
         return {"source": "procedural", "params": sample_procedural_params(rng), "start": 0,
                 "n_frames": options.n_frames, "fps": options.fps}
-    from synth_core.motion import load_amass
     path = str(Path(options.amass_files[int(rng.integers(len(options.amass_files)))]).resolve())
-    available = load_amass(path, target_fps=options.fps).n_frames
+    available = _amass_frames(path, options.fps, _modified_ns(path))
     n_frames, start = _amass_window(rng, available, options.n_frames, path)
     return {"source": "amass", "path": path, "start": start, "n_frames": n_frames, "fps": options.fps,
             "requested_frames": options.n_frames, "available_frames": available}
+
+
+@functools.lru_cache(maxsize=4096)
+def _amass_frames(path: str, fps: float, modified_ns: int) -> int:
+    """Frames of an AMASS file at ``fps``: loaded once per process (and again if it changes)."""
+    from synth_core.motion import load_amass
+
+    return load_amass(path, target_fps=fps).n_frames
+
+
+def _modified_ns(path: str) -> int:
+    try:
+        return Path(path).stat().st_mtime_ns
+    except OSError:
+        return -1  # load_amass names the missing file
 
 
 def _amass_window(rng: np.random.Generator, available: int, requested: int, path: str) -> tuple[int, int]:
