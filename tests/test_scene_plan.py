@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 
 import numpy as np
 import pytest
@@ -176,3 +177,26 @@ def test_joints_only_geometry_is_the_body_models_own():
     np.testing.assert_allclose(joints_only.joints_world, full.joints_world, atol=1e-12)
     np.testing.assert_allclose(joints_only.skinning_transforms, full.skinning_transforms, atol=1e-12)
     np.testing.assert_allclose(joints_only.shaped_vertices, full.shaped_vertices, atol=1e-12)
+
+
+def test_plans_read_an_amass_file_once_per_process_until_it_changes(tmp_path, monkeypatch):
+    import synth_core.motion as motion
+
+    frames = 240
+    path = tmp_path / "walk_poses.npz"
+    np.savez(path, poses=np.zeros((frames, 156)), trans=np.zeros((frames, 3)), mocap_framerate=120.0)
+    loads = []
+    real = motion.load_amass
+
+    def counting_load(*args, **kwargs):
+        if "pelvis_rest" not in kwargs:  # a load to learn the file's length (posing loads it anew)
+            loads.append(args)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(motion, "load_amass", counting_load)
+    options = PlanOptions(n_frames=10, motion_source="amass", amass_files=(str(path),), texture_size=64)
+    first = [sample_plan(seed, options).motion["start"] for seed in range(3)]
+    assert len(loads) == 1
+    os.utime(path, ns=(1, 1))  # a changed file is read again
+    assert [sample_plan(seed, options).motion["start"] for seed in range(3)] == first
+    assert len(loads) == 2
