@@ -89,16 +89,18 @@ def texture_id_of(plan: ScenePlan) -> str:
 
 
 def render_clip(plan: ScenePlan, out_dir: Path, work_dir: Path, threads: int | None = None,
-                device: str = "cpu", timings: "Timings | None" = None) -> Path:
+                device: str = "cpu", timings: "Timings | None" = None, previous=None):
+    """Render the plan's clip into ``out_dir``; returns the scene, for the next clip to update
+    in place (``previous``: the scene of this worker's last clip, or None to build one)."""
     from blender_addon.render.devices import enable_device
-    from blender_addon.scene import build_scene
+    from blender_addon.scene import scene_for
     from synth_core.dataset import ClipWriter
 
     timings = timings or Timings()
     with timings.measure("inputs"):
         geometry, texture_path, background = prepare_inputs(plan, work_dir)
     with timings.measure("build"):
-        built = build_scene(plan, geometry, texture_path)
+        built = scene_for(plan, geometry, texture_path, previous)
         enable_device(built.scene, device)  # after building: a fresh scene resets the preferences
     if threads:  # how many cores this worker may use; the pixels do not depend on it
         built.scene.render.threads_mode, built.scene.render.threads = "FIXED", int(threads)
@@ -111,7 +113,7 @@ def render_clip(plan: ScenePlan, out_dir: Path, work_dir: Path, threads: int | N
         renderer = BoxRenderer(built.scene, plan, exr_dir, timings)
         write_frames(plan, built, geometry, background, writer, renderer, work_dir)
     emit("done", out=str(out_dir), frames=n_frames, rss_mb=resident_memory_mb(), timings=timings.as_dict())
-    return out_dir
+    return built
 
 
 class Timings:
@@ -402,6 +404,7 @@ def serve(lines, threads: int | None, device: str = "cpu") -> int:
     import traceback
 
     emit("ready", pid=os.getpid())
+    scene = None  # the last clip's, updated in place for the next
     for line in lines:
         if not line.strip():
             continue
@@ -411,8 +414,9 @@ def serve(lines, threads: int | None, device: str = "cpu") -> int:
             timings = Timings()
             with timings.measure("plan"):
                 plan = job_plan(job)
-            render_clip(plan, Path(job["out"]), Path(job["work_dir"]), threads, device, timings)
+            scene = render_clip(plan, Path(job["out"]), Path(job["work_dir"]), threads, device, timings, scene)
         except (SynthError, OSError) as exc:
+            scene = None  # whatever state a failed clip left it in, the next one starts afresh
             emit("error", message=str(exc), kind=type(exc).__name__, rss_mb=resident_memory_mb())
         except Exception as exc:  # a bug, or Blender in a bad state: do not render on in it
             traceback.print_exc()

@@ -165,3 +165,31 @@ def test_a_killed_workers_ram_folder_is_removed_by_the_next_worker(tmp_path, mon
         (folder / "rgb.exr").write_bytes(b"x")
     worker.remove_stale_exr_folders()
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([alive.name, other_host.name])
+
+
+@pytest.mark.slow  # renders six clips in Blender
+def test_a_worker_reusing_its_scene_renders_what_a_fresh_worker_renders(tmp_path):
+    """A long-lived worker turns its last clip's scene into the next one's in place (texture,
+    lighting, camera, body, render settings) when the body model, shading and engine allow, and
+    builds a new one otherwise; either way every pass equals a fresh worker's, bit for bit."""
+    from synth_cli.farm.workers import WorkerProcess, render_job
+
+    nodes = dataclasses.replace(TINY, shading="nodes", samples=4)
+    sequence = [("a", 5, TINY), ("b", 6, TINY), ("c", 6, nodes), ("d", 7, nodes)]  # c: another shading
+    worker = WorkerProcess("w", tmp_path / "scratch")
+    events = []
+    try:
+        for name, seed, options in sequence:
+            result = render_job(worker, tmp_path / name, {"plan": sample_plan(seed, options).to_dict()}, events.append)
+            assert result.ok, result.message
+    finally:
+        worker.stop()
+    assert len([e for e in events if e["event"] == "ready"]) == 1  # one process rendered them all
+    for name, seed, options in sequence[1:]:
+        run_worker(sample_plan(seed, options), tmp_path / f"{name}_fresh")
+        reused, fresh = _all_passes(tmp_path / name), _all_passes(tmp_path / f"{name}_fresh")
+        for frame_reused, frame_fresh in zip(reused[0], fresh[0]):
+            for key in frame_fresh:
+                assert np.array_equal(frame_reused[key], frame_fresh[key]), (name, key)
+        for key, value in fresh[1].annotations.items():
+            assert np.array_equal(reused[1].annotations[key], value), (name, key)

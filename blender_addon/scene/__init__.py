@@ -2,7 +2,9 @@
 into Blender objects (body mesh, materials, camera, world, render settings).
 
 Nothing here draws random numbers: every choice is in the plan. The scene has no animation
-data: the worker poses the body frame by frame with :func:`~.body.set_posed_vertices`.
+data: the worker poses the body frame by frame with :func:`~.body.set_posed_vertices`. A worker
+rendering many clips builds the scene once and turns it into each next clip's in place
+(:func:`scene_for`: texture, lighting, camera, render settings), as a fresh build would make it.
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ from mathutils import Matrix
 from synth_core.scene import camera as cam
 from synth_core.scene.clip import ClipGeometry, body_model_of
 
-from .body import build_posed_mesh
-from .materials import MOTION_AOVS, PART_INDEX_AOV, POSITION_AOV, TRUE_NORMAL_AOV, build_part_materials
+from .body import build_posed_mesh, set_posed_vertices
+from .materials import (MOTION_AOVS, PART_INDEX_AOV, POSITION_AOV, TRUE_NORMAL_AOV, body_image,
+                        build_part_materials, set_sh)
 
 # Labels (depth, parts, normals, flow) are point-sampled at pixel centres: one sample, a
 # 0.01-pixel box filter. RGB is rendered separately with the plan's samples and Cycles'
@@ -34,6 +37,24 @@ class BuiltScene:
     mesh: object
     camera: object
     materials: list
+    layout: tuple = ()  # what no clip changes in place (:func:`scene_layout`)
+
+
+def scene_layout(plan) -> tuple:
+    """What a scene is built of that another clip cannot change in place: the body model (the
+    mesh's topology, UVs and parts; models are loaded once per process), the SH shading (OSL
+    or node group) and the engine (its passes)."""
+    return body_model_of(plan), plan.render["shading"], plan.render.get("engine", "cycles")
+
+
+def scene_for(plan, geometry: ClipGeometry, texture_path: Path, previous: BuiltScene | None = None) -> BuiltScene:
+    """The plan's scene: ``previous`` turned into it in place when its layout fits, else a
+    fresh build."""
+    if previous is not None and len(previous.layout) == 3 and all(
+            a is b or a == b for a, b in zip(previous.layout, scene_layout(plan))):
+        update_scene(previous, plan, geometry, texture_path)
+        return previous
+    return build_scene(plan, geometry, texture_path)
 
 
 def build_scene(plan, geometry: ClipGeometry, texture_path: Path) -> BuiltScene:
@@ -46,19 +67,37 @@ def build_scene(plan, geometry: ClipGeometry, texture_path: Path) -> BuiltScene:
     scene.camera = camera
     _configure_world(scene)
     configure_render(scene, plan)
-    return BuiltScene(scene, mesh, camera, materials)
+    return BuiltScene(scene, mesh, camera, materials, scene_layout(plan))
+
+
+def update_scene(built: BuiltScene, plan, geometry: ClipGeometry, texture_path: Path) -> None:
+    """Make a scene built for another clip of the same layout this plan's, as :func:`build_scene`
+    would: the body's pose (its shape comes with the posed vertices), texture, SH lighting,
+    camera and render settings. The new texture is read from its file, as at a build."""
+    set_posed_vertices(built.mesh, geometry.vertices_world, geometry.rendered.start)
+    image = body_image(built.materials[0])
+    image.filepath = str(texture_path)
+    image.reload()
+    for material in {m.name: m for m in built.materials}.values():  # part materials are few, shared
+        set_sh(material, plan.lighting["sh"])
+    _place_camera(built.camera, plan)
+    configure_render_settings(built.scene, plan)
 
 
 def _build_camera(plan):
-    data = bpy.data.cameras.new("Camera")
+    camera = bpy.data.objects.new("Camera", bpy.data.cameras.new("Camera"))
+    bpy.context.scene.collection.objects.link(camera)
+    _place_camera(camera, plan)
+    return camera
+
+
+def _place_camera(camera, plan) -> None:
+    data = camera.data
     data.lens = plan.camera["lens_mm"]
     data.sensor_width = plan.camera["sensor_width_mm"]
     data.sensor_fit = "HORIZONTAL"
     data.clip_start, data.clip_end = 0.05, 1000.0
-    camera = bpy.data.objects.new("Camera", data)
-    bpy.context.scene.collection.objects.link(camera)
     camera.matrix_world = Matrix(cam.blender_camera_matrix(plan.extrinsics).tolist())
-    return camera
 
 
 def _configure_world(scene) -> None:
@@ -71,6 +110,23 @@ def _configure_world(scene) -> None:
 
 
 def configure_render(scene, plan) -> None:
+    """Render settings and the passes of a new scene."""
+    engine = plan.render.get("engine", "cycles")
+    layer = scene.view_layers[0]
+    layer.use_pass_z = True
+    layer.use_pass_vector = False  # flow comes from the motion AOVs: nothing is animated
+    layer.use_pass_material_index = engine == "cycles"
+    for name in (TRUE_NORMAL_AOV, POSITION_AOV) + MOTION_AOVS:
+        aov = layer.aovs.add()
+        aov.name, aov.type = name, "COLOR"
+    if engine == "eevee":  # no index passes in Eevee: the part label is a value AOV
+        aov = layer.aovs.add()
+        aov.name, aov.type = PART_INDEX_AOV, "VALUE"
+    configure_render_settings(scene, plan)
+
+
+def configure_render_settings(scene, plan) -> None:
+    """Everything about rendering that a plan sets, but the passes."""
     render, cycles = scene.render, scene.cycles
     engine = plan.render.get("engine", "cycles")
     render.engine = ENGINE_IDS[engine]
@@ -89,18 +145,9 @@ def configure_render(scene, plan) -> None:
     render.resolution_percentage = 100
     render.pixel_aspect_x = render.pixel_aspect_y = 1.0
     render.use_persistent_data = bool(plan.render["persistent_data"])
+    render.use_border = False
     set_output_format(scene, "labels")
     scene.view_settings.view_transform = "Standard"
-    layer = scene.view_layers[0]
-    layer.use_pass_z = True
-    layer.use_pass_vector = False  # flow comes from the motion AOVs: nothing is animated
-    layer.use_pass_material_index = engine == "cycles"
-    for name in (TRUE_NORMAL_AOV, POSITION_AOV) + MOTION_AOVS:
-        aov = layer.aovs.add()
-        aov.name, aov.type = name, "COLOR"
-    if engine == "eevee":  # no index passes in Eevee: the part label is a value AOV
-        aov = layer.aovs.add()
-        aov.name, aov.type = PART_INDEX_AOV, "VALUE"
     set_sampling(scene, "rgb", plan)
 
 

@@ -28,6 +28,7 @@ GROUP_NAME = "SH Irradiance"
 TRUE_NORMAL_AOV = "TrueNormal"
 PART_INDEX_AOV = "PartIndex"
 POSITION_AOV = "Position"
+TEXTURE_NODE = "Texture"
 MOTION_AOVS = MOTION_ATTRIBUTES  # each AOV carries the mesh attribute of the same name
 
 
@@ -48,6 +49,11 @@ def build_part_materials(mesh_obj, texture_path: Path, sh, shading: str) -> list
     return materials
 
 
+def body_image(material):
+    """The texture image of a body material (one image, shared by the 24 part materials)."""
+    return material.node_tree.nodes[TEXTURE_NODE].image
+
+
 def set_sh(material, sh) -> None:
     """Write the 9 SH coefficients into a body material's SH node."""
     node = material.node_tree.nodes["SH"]
@@ -65,6 +71,7 @@ def _body_material(name: str, image, shading: str):
     nodes, links = material.node_tree.nodes, material.node_tree.links
     nodes.clear()
     texture = nodes.new("ShaderNodeTexImage")
+    texture.name = TEXTURE_NODE
     texture.image = image
     texture.interpolation = "Linear"
     sh = _osl_node(nodes) if shading == "osl" else _group_node(nodes)
