@@ -174,7 +174,8 @@ class LocalExecutor:
         if result.ok:
             self.summary.rendered.append(seed)
             self.index.record_done(self.owner, name, seed, result.frames or self.options_dict["n_frames"])
-            self.index.log_event(self.owner, "clip_done", clip=name, attempts=attempts, rss_mb=result.rss_mb)
+            self.index.log_event(self.owner, "clip_done", clip=name, attempts=attempts, rss_mb=result.rss_mb,
+                                 timings=result.timings)
         else:
             self.summary.failed[seed] = result.message
             self.index.record_failed(name, seed, result.message, attempts, self.owner)

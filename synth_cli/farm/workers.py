@@ -48,6 +48,7 @@ class ClipResult:
     kind: str = ""               # the worker's error class, "killed", "timeout", "crash", ...
     rss_mb: float | None = None  # the worker's resident memory after the clip
     frames: int | None = None    # frames written (a short AMASS file gives fewer than asked)
+    timings: dict | None = None  # seconds per stage of the clip, as the worker measured them
     log_tail: list[str] = field(default_factory=list)
 
     @property
@@ -189,7 +190,8 @@ class WorkerProcess:
             if event["event"] == "done":
                 self.clips_done += 1
                 self.rss_mb = event.get("rss_mb")
-                return ClipResult(True, rss_mb=self.rss_mb, frames=event.get("frames"))
+                return ClipResult(True, rss_mb=self.rss_mb, frames=event.get("frames"),
+                                  timings=event.get("timings"))
             if event["event"] == "error":
                 self.rss_mb = event.get("rss_mb", self.rss_mb)
                 if event.get("kind") == "crash":

@@ -1,7 +1,7 @@
 """The posed body of a plan, frame by frame, computed with the numpy body model.
 
-The renderer drives its armature from :func:`evaluate_clip` and the tests compare what
-Blender rendered against it. Frames are padded by one before and one after the rendered
+The renderer writes the posed vertices of :func:`evaluate_clip` into its mesh, and the tests
+compare what Blender rendered against it. Frames are padded by one before and one after the rendered
 ones, so optical flow at the first and last frame describes real motion (sampled AMASS
 windows leave a real frame on each side; :func:`motion_edges` says whether a plan does).
 """
