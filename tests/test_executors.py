@@ -198,10 +198,11 @@ def test_a_timed_out_array_task_is_requeued_and_resumes(tmp_path):
 
     out = tmp_path / "out"
     out.mkdir()
-    # Enough work that one task cannot finish before the signal at 30 s (~1 minute on 2 cores).
+    # Enough work that one task cannot finish before the signal at 30 s: 12 clips of 30 frames,
+    # one Cycles thread (~70 s unloaded on 2 cores; a clip's texture alone takes ~1 s).
     from synth_core.scene.plan import PlanOptions
 
-    options = PlanOptions(width=320, height=240, samples=32, n_frames=4).to_dict()
+    options = PlanOptions(width=320, height=240, samples=16, n_frames=30).to_dict()
     jobs = submit_slurm(out, 0, 12, options, WorkerSettings(threads=1), 1, {"timeout_min": 1}, local=True)
     summary = wait_for_shards(jobs, out, 0, poll_s=0.5)
     starts = [entry for entry in events(out) if entry["event"] == "run_started"]
