@@ -161,22 +161,9 @@ def exr_folder(work_dir: Path, pixels: int):
 
 def remove_stale_exr_folders() -> None:
     """Remove the RAM folders of this host's workers that no longer run (killed mid-clip)."""
-    if not RAM_FOLDER.is_dir():
-        return
-    for folder in RAM_FOLDER.glob(f"{EXR_FOLDER_PREFIX}*"):
-        pid = folder.name[len(EXR_FOLDER_PREFIX):].split("-", 1)[0]
-        if pid.isdigit() and int(pid) != os.getpid() and not _process_exists(int(pid)):
-            shutil.rmtree(folder, ignore_errors=True)
+    from synth_core.dataset.format import remove_stale
 
-
-def _process_exists(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's process
-        return True
-    return True
+    remove_stale(RAM_FOLDER, f"{EXR_FOLDER_PREFIX}*")
 
 
 def resident_memory_mb() -> float:

@@ -17,8 +17,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from synth_cli.farm.workers import ClipResult, WorkerProcess, remove_stale, render_job
-from synth_core.dataset.format import PARTIAL_SUFFIX, process_tag
+from synth_cli.farm.workers import ClipResult, WorkerProcess, render_job
+from synth_core.dataset.format import PARTIAL_SUFFIX, process_tag, remove_stale
 from synth_core.dataset.index import STATE_DIR, DatasetIndex
 
 MAX_BACKOFF_S = 30.0

@@ -30,8 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from synth_cli.farm.local import LocalExecutor, WorkerSettings, cores
-from synth_cli.farm.workers import ClipResult, WorkerProcess, remove_stale, render_job
-from synth_core.dataset.format import PARTIAL_SUFFIX, process_tag
+from synth_cli.farm.workers import ClipResult, WorkerProcess, render_job
+from synth_core.dataset.format import PARTIAL_SUFFIX, process_tag, remove_stale
 from synth_core.dataset.index import STATE_DIR
 from synth_core.errors import RenderError
 

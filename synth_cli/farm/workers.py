@@ -250,29 +250,3 @@ def render_job(worker: WorkerProcess, clip_dir: Path, job: dict, on_event=None,
     if not result.ok and worker.last_pid is not None:  # a killed worker cannot clean up after itself
         shutil.rmtree(partial_dir(clip_dir, f"{socket.gethostname()}-{worker.last_pid}"), ignore_errors=True)
     return result
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def remove_stale(folder: Path, pattern: str = "*") -> list[Path]:
-    """Remove the folders in ``folder`` matching ``pattern`` and named for a process (``...<host>-<pid>...``,
-    see :func:`~synth_core.dataset.format.process_tag`) that ran on this host and is gone: the
-    scratch and partial clips a killed run left. Other hosts' folders are never touched."""
-    removed = []
-    host = socket.gethostname()
-    for path in folder.glob(pattern) if folder.is_dir() else ():
-        if f"{host}-" not in path.name:
-            continue
-        pid_text = path.name.split(f"{host}-", 1)[1].split("-", 1)[0]
-        if pid_text.isdigit() and not pid_alive(int(pid_text)):
-            shutil.rmtree(path, ignore_errors=True)
-            removed.append(path)
-    return removed

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
 import socket
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,6 +57,32 @@ def process_tag() -> str:
 
 def is_partial(name: str) -> bool:
     return PARTIAL_SUFFIX in name
+
+
+def process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale(folder: Path, pattern: str = "*") -> list[Path]:
+    """Remove the folders in ``folder`` matching ``pattern`` and named for a process (``...<host>-<pid>...``,
+    see :func:`process_tag`) that ran on this host and is gone: the
+    scratch and partial clips a killed run left. Other hosts' folders are never touched."""
+    removed = []
+    host = socket.gethostname()
+    for path in folder.glob(pattern) if folder.is_dir() else ():
+        if f"{host}-" not in path.name:
+            continue
+        pid_text = path.name.split(f"{host}-", 1)[1].split("-", 1)[0]
+        if pid_text.isdigit() and not process_alive(int(pid_text)):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
 MEMBER_TEMPLATE = "{frame:06d}.npy"
 MAX_FRAMES = 1_000_000  # six-digit frame numbers
 
