@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet $(TORCH_SPEC)
-	$(PIP) install --quiet -c constraints.txt -e '.[blender,build,dev,farm]'
+	$(PIP) install --quiet -c constraints.txt -e '.[blender,build,dev,farm,train]'
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -33,7 +33,8 @@ def cli(ctx: click.Context, debug: bool) -> None:
     """Synthetic humans with exact ground truth: body models, assets, rendering.
 
     Start with `synth body preview --out DIR` (the free default body) and
-    `synth assets verify` (what is installed and what is missing).
+    `synth assets verify` (what is installed and what is missing); render with
+    `synth render`, train SURREAL's networks on the result with `synth train`.
     """
     ctx.ensure_object(dict)["debug"] = debug
 
@@ -46,6 +47,7 @@ def _register() -> None:
     from synth_cli.commands.preview import preview
     from synth_cli.commands.render import render
     from synth_cli.commands.status import status
+    from synth_cli.commands.train import evaluate, predict, train
     from synth_cli.commands.validate import validate
 
     cli.add_command(assets)
@@ -56,6 +58,9 @@ def _register() -> None:
     cli.add_command(status)
     cli.add_command(validate)
     cli.add_command(inspect)
+    cli.add_command(train)
+    cli.add_command(evaluate)
+    cli.add_command(predict)
 
 
 _register()

@@ -39,3 +39,7 @@ class PlanError(SynthError, ValueError):
 
 class RenderError(SynthError, RuntimeError):
     """Blender could not render a plan (worker crashed, missing pass, bad output)."""
+
+
+class TrainingError(SynthError, ValueError):
+    """A training run, checkpoint, device, configuration or input video that cannot be used."""

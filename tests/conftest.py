@@ -104,3 +104,23 @@ def eevee_renderer() -> str:
         return check_device("eevee")
     except RenderError as exc:
         pytest.skip(f"Eevee cannot render here: {exc}")
+
+
+# The rendered dataset the trainers' tests read: 12 clips of 8 frames at SURREAL's 320x240, so that a
+# small network can learn from 9 clips and be measured on 3 it never saw.
+TRAINING_DATASET_RENDER = ["--n", "12", "--frames", "8", "--res", "320x240", "--samples", "2",
+                           "--passes", "rgb,depth,segmentation,flow_forward,flow_backward", "--workers", "2"]
+
+
+@pytest.fixture(scope="session")
+def rendered_dataset(tmp_path_factory):
+    """A real dataset rendered once per test session by `synth render` (about 30 s on 2 cores).
+    Tests must not write into it."""
+    import subprocess
+    import sys
+
+    out = tmp_path_factory.mktemp("rendered") / "data"
+    result = subprocess.run([sys.executable, "-m", "synth_cli", "render", "--out", str(out),
+                             *TRAINING_DATASET_RENDER], capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    return out

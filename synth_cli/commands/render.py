@@ -58,7 +58,7 @@ def load_config_file(ctx: click.Context, param: click.Parameter, value: str | No
     unknown = sorted(key for key in data if key.replace("-", "_") not in names)
     if unknown:
         raise click.BadParameter(f"{value}: unknown key(s) {', '.join(unknown)}; keys are the flags of "
-                                 f"`synth render` ({', '.join(sorted(names))})", ctx, param)
+                                 f"`{ctx.command_path}` ({', '.join(sorted(names))})", ctx, param)
     ctx.default_map = {**(ctx.default_map or {}), **{names[key.replace("-", "_")]: v for key, v in data.items()}}
     return value
 

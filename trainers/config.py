@@ -1,0 +1,104 @@
+"""What a training run is: one flat dataclass, stored as ``RUN/config.json``.
+
+Defaults are SURREAL's recipe (Varol et al. 2017, section 4): an 8-stack hourglass with 256
+features and one residual module per stage, 256x256 crops, 64x64 outputs, RMSprop at 1e-3 on
+batches of 6, with their augmentation. The CLI (`synth train`) sets any field from a flag or a
+TOML file; a resumed run keeps what defines it (:data:`IDENTITY_FIELDS`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+from synth_core.errors import TrainingError
+
+TASKS = ("segm", "depth")
+INPUTS = ("rgb", "rgb+flow")
+
+# Fields that define what is trained: a resumed run must keep them (the weights and the
+# optimiser state would not fit otherwise, or the curve would mix two experiments).
+IDENTITY_FIELDS = ("task", "seed", "batch_size", "lr", "input_size", "stacks", "features", "modules",
+                   "depth", "full_res_head", "inputs", "augment", "held_out")
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    task: str = "segm"                # segm: 14 parts + background; depth: 19 bins + background
+    data: str = ""                    # rendered dataset folder (clips)
+    val_data: str | None = None       # held-out dataset folder; default: held_out of data's clips
+    held_out: float = 0.2             # share of data's clips kept for evaluation (by clip, never by frame)
+    seed: int = 0
+    steps: int = 20000                # optimiser steps in all (a resumed run goes on to this)
+    batch_size: int = 6               # global: split over the processes of a torchrun job
+    lr: float = 1e-3                  # RMSprop, as SURREAL
+    input_size: int = 256             # crop side; outputs are input_size / 4
+    stacks: int = 8
+    features: int = 256
+    modules: int = 1
+    depth: int = 4                    # hourglass recursion
+    full_res_head: bool = False       # one more output at input_size, supervised at that size
+    inputs: str = "rgb"               # rgb, or rgb+flow (forward flow as 2 more channels)
+    augment: bool = True              # SURREAL's scale, rotation and colour augmentation
+    workers: int = 4                  # DataLoader worker processes per training process
+    device: str = "auto"              # auto (cuda when available), cuda, cuda:N or cpu
+    amp: bool = True                  # mixed precision on CUDA (bf16 where supported, else fp16)
+    log_every: int = 50               # steps between train_log.csv rows
+    eval_every: int = 1000            # steps between evaluations, checkpoints and plots
+    eval_frames: int | None = 2000    # held-out frames per evaluation (evenly spaced); None = all
+
+    @property
+    def output_size(self) -> int:
+        return self.input_size // 4
+
+    @property
+    def n_classes(self) -> int:
+        return 15 if self.task == "segm" else 20
+
+    @property
+    def in_channels(self) -> int:
+        return 3 if self.inputs == "rgb" else 5
+
+    def validate(self) -> "TrainConfig":
+        """Raise :class:`TrainingError` naming the first impossible value."""
+        checks = [
+            (self.task in TASKS, f"task must be one of {', '.join(TASKS)}, not {self.task!r}"),
+            (self.inputs in INPUTS, f"inputs must be one of {', '.join(INPUTS)}, not {self.inputs!r}"),
+            (bool(self.data), "no dataset folder given (--data)"),
+            (0.0 < self.held_out < 1.0, f"held_out must be between 0 and 1, not {self.held_out}"),
+            (self.steps >= 1, f"steps must be at least 1, not {self.steps}"),
+            (self.batch_size >= 1, f"batch size must be at least 1, not {self.batch_size}"),
+            (self.lr > 0, f"learning rate must be positive, not {self.lr}"),
+            (self.input_size >= 64 and self.input_size % 64 == 0,
+             f"input size must be a multiple of 64 (the hourglass halves it 6 times), not {self.input_size}"),
+            (min(self.stacks, self.features, self.modules, self.depth) >= 1,
+             "stacks, features, modules and depth must be at least 1"),
+            (self.features % 4 == 0, f"features must be a multiple of 4 (bottlenecks use a quarter), "
+                                     f"not {self.features}"),
+            (self.workers >= 0, f"workers must be 0 or more, not {self.workers}"),
+            (min(self.log_every, self.eval_every) >= 1, "log_every and eval_every must be at least 1"),
+            (self.eval_frames is None or self.eval_frames >= 1, "eval_frames must be at least 1"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise TrainingError(message)
+        return self
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "TrainConfig":
+        names = {field.name for field in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise TrainingError(f"unknown training setting(s): {', '.join(unknown)}")
+        return cls(**data)
+
+    @classmethod
+    def load(cls, path: Path) -> "TrainConfig":
+        try:
+            return cls.from_dict(json.loads(Path(path).read_text()))
+        except (OSError, ValueError, TypeError) as exc:
+            raise TrainingError(f"cannot read the run's configuration {path}: {exc}") from None

@@ -1,0 +1,177 @@
+"""A run folder: what `synth train` writes and `synth eval` / `synth predict` read.
+
+    RUN/config.json          the TrainConfig (trainers.config), written when the run starts
+    RUN/checkpoints/last.pt  model, optimiser and scaler state at the last evaluation step
+    RUN/checkpoints/best.pt  the weights with the best held-out score so far
+    RUN/train_log.csv        step, loss, learning rate, samples/s (every log_every steps)
+    RUN/eval_log.csv         step and the held-out metrics (every eval_every steps)
+    RUN/tensorboard/         the same numbers for TensorBoard (`tensorboard --logdir RUN`)
+    RUN/loss_curve.png       training loss and the held-out score against steps
+    RUN/samples.png          held-out inputs, predictions and ground truth side by side
+
+Every file is replaced atomically (written beside, then renamed), so a killed run leaves the
+previous checkpoint and plots intact; logs are cut back to the checkpoint's step on resume.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+
+from synth_core.errors import TrainingError
+from trainers.config import IDENTITY_FIELDS, TrainConfig
+
+CONFIG = "config.json"
+CHECKPOINTS = "checkpoints"
+
+
+def atomic_write(path: Path, write) -> None:
+    """Call ``write(temporary_path)`` and rename the result to ``path`` (same folder, so the
+    rename is atomic); nothing is left behind if ``write`` fails."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # the temporary name keeps the suffix: writers that choose the format by it (ffmpeg) still can
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=f".tmp{path.suffix}")
+    os.close(handle)
+    try:
+        write(Path(temporary))
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def is_run(folder: Path) -> bool:
+    return (Path(folder) / CONFIG).is_file()
+
+
+def load_run_config(folder: Path) -> TrainConfig:
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise TrainingError(f"{folder} is not a folder")
+    if not is_run(folder):
+        raise TrainingError(f"{folder} is not a training run (no {CONFIG}); runs are made by `synth train`")
+    return TrainConfig.load(folder / CONFIG)
+
+
+def resume_config(folder: Path, requested: TrainConfig, given: set[str]) -> TrainConfig:
+    """The configuration to go on with in an existing run: the stored one, with the settings
+    the user gave again (``given``) applied. Settings that define the run must not change."""
+    stored = load_run_config(folder)
+    if requested.task != stored.task:
+        raise TrainingError(f"{folder} is a {stored.task} run; resume it with `synth train {stored.task}` "
+                            f"or choose another --out for a {requested.task} run")
+    changed = [name for name in IDENTITY_FIELDS if name in given
+               and getattr(requested, name) != getattr(stored, name)]
+    if changed:
+        details = ", ".join(f"{name} {getattr(stored, name)!r} -> {getattr(requested, name)!r}" for name in changed)
+        raise TrainingError(f"{folder} was trained with other settings ({details}); start a new run with "
+                            f"another --out, or resume without changing them")
+    merged = stored.to_dict() | {name: getattr(requested, name) for name in given}
+    return TrainConfig.from_dict(merged).validate()
+
+
+def start_run(folder: Path, config: TrainConfig) -> None:
+    """Create a new run folder (refusing one that holds anything else)."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise TrainingError(f"--out {folder} is a file, not a folder")
+    if folder.is_dir() and any(folder.iterdir()) and not is_run(folder):
+        raise TrainingError(f"--out {folder} already holds files and is not a training run; "
+                            f"choose an empty or new folder")
+    atomic_write(folder / CONFIG, lambda p: p.write_text(_json(config.to_dict())))
+
+
+def _json(data: dict) -> str:
+    return json.dumps(data, indent=2) + "\n"
+
+
+# --------------------------------------------------------------------------------- checkpoints
+
+def checkpoint_path(folder: Path, which: str = "last") -> Path:
+    return Path(folder) / CHECKPOINTS / f"{which}.pt"
+
+
+def save_checkpoint(path: Path, config: TrainConfig, model: torch.nn.Module, step: int, *,
+                    optimizer=None, scaler=None, metrics: dict | None = None) -> None:
+    state = {"task": config.task, "model_settings": _model_settings(config), "step": step,
+             "model": model.state_dict(), "metrics": dict(metrics or {})}
+    if optimizer is not None:
+        state["optimizer"] = optimizer.state_dict()
+    if scaler is not None:
+        state["scaler"] = scaler.state_dict()
+    atomic_write(path, lambda p: torch.save(state, p))
+
+
+def load_checkpoint(path: Path, config: TrainConfig, model: torch.nn.Module, *,
+                    optimizer=None, scaler=None, map_location="cpu") -> dict:
+    """Load weights (and optimiser state) into ``model``; returns the checkpoint dict.
+    Only tensors and plain values are unpickled (``weights_only``), so a hostile file cannot
+    run code; a checkpoint of another task or architecture is refused by name."""
+    if not path.is_file():
+        raise TrainingError(f"no checkpoint {path}")
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # torch raises many types for damaged or foreign files
+        raise TrainingError(f"cannot read checkpoint {path}: {str(exc).splitlines()[0]}") from None
+    if not isinstance(state, dict) or "model" not in state:
+        raise TrainingError(f"{path} is not a checkpoint written by `synth train`")
+    if state.get("task") != config.task or state.get("model_settings") != _model_settings(config):
+        raise TrainingError(f"{path} holds a {state.get('task')} model with settings "
+                            f"{state.get('model_settings')}, but the run describes a {config.task} model "
+                            f"with {_model_settings(config)}")
+    try:
+        model.load_state_dict(state["model"])
+    except RuntimeError as exc:
+        raise TrainingError(f"{path} does not fit the model: {str(exc).splitlines()[0]}") from None
+    if optimizer is not None and "optimizer" in state:
+        optimizer.load_state_dict(state["optimizer"])
+    if scaler is not None and "scaler" in state:
+        scaler.load_state_dict(state["scaler"])
+    return state
+
+
+def _model_settings(config: TrainConfig) -> dict:
+    return {"in_channels": config.in_channels, "n_classes": config.n_classes, "stacks": config.stacks,
+            "features": config.features, "modules": config.modules, "depth": config.depth,
+            "full_res_head": config.full_res_head}
+
+
+# ---------------------------------------------------------------------------------------- logs
+
+class CsvLog:
+    """Rows appended and flushed one at a time; ``cut_after(step)`` drops the rows a resumed
+    run will write again."""
+
+    def __init__(self, path: Path, fields: list[str]) -> None:
+        self.path, self.fields = Path(path), list(fields)
+
+    def cut_after(self, step: int) -> None:
+        rows = self.read()
+        kept = [row for row in rows if int(row["step"]) <= step]
+        if len(kept) != len(rows):
+            atomic_write(self.path, lambda p: self._write(p, kept))
+
+    def append(self, row: dict) -> None:
+        new = not self.path.is_file()
+        with open(self.path, "a", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=self.fields, extrasaction="ignore")
+            if new:
+                writer.writeheader()
+            writer.writerow(row)
+
+    def read(self) -> list[dict]:
+        if not self.path.is_file():
+            return []
+        with open(self.path, newline="") as handle:
+            return list(csv.DictReader(handle))
+
+    def _write(self, path: Path, rows: list[dict]) -> None:
+        with open(path, "w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=self.fields, extrasaction="ignore")
+            writer.writeheader()
+            writer.writerows(rows)

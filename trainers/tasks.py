@@ -1,0 +1,70 @@
+"""The two SURREAL tasks: what each reads from a clip, trains on, and is scored by."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+
+from trainers.data import DEPTH_BIN_M, bins_to_depth
+from trainers.metrics import DepthMetrics, SegmentationMetrics
+
+
+@dataclasses.dataclass(frozen=True)
+class Task:
+    name: str
+    target: str                 # the sample key the network's classes are trained against
+    passes: tuple[str, ...]     # the clip passes the dataset must have
+    targets: tuple[str, ...]    # what FrameDataset returns besides the image
+    score: str                  # the held-out metric that picks best.pt
+    higher_is_better: bool
+
+    def metrics(self):
+        return SegmentationMetrics(n_classes=15) if self.name == "segm" else _DepthScores()
+
+    def update(self, metrics, predicted: torch.Tensor, batch: dict) -> None:
+        """Score predicted classes (B x H x W) against a batch's ground truth."""
+        if self.name == "segm":
+            metrics.update(predicted, batch["segm"])
+        else:
+            metrics.update(predicted, batch)
+
+    def better(self, score: float, best: float | None) -> bool:
+        if best is None:
+            return True
+        return score > best if self.higher_is_better else score < best
+
+
+class _DepthScores:
+    """Depth in mm on the ground truth's foreground: the predicted bins' centres against the
+    metric depth (rmse_mm, st_rmse_mm), and SURREAL's own measure, predicted bin against true
+    bin x 45 mm (bins_rmse_mm; their foreground is the true one, background predictions count)."""
+
+    def __init__(self) -> None:
+        self.metric, self.bins = DepthMetrics(), DepthMetrics()
+
+    def update(self, predicted: torch.Tensor, batch: dict) -> None:
+        foreground = batch["depth"] > 0
+        self.metric.update(bins_to_depth(predicted, batch["pelvis_depth"].reshape(-1, 1, 1)), batch["depth"],
+                           foreground)
+        self.bins.update(predicted.double() * DEPTH_BIN_M, batch["depth_bins"].double() * DEPTH_BIN_M, foreground)
+
+    def summary(self) -> dict:
+        return {**self.metric.summary(), "bins_rmse_mm": self.bins.rmse_mm()}
+
+
+TASKS = {
+    "segm": Task("segm", "segm", ("rgb", "segmentation"), ("segm",), "mean_iou", True),
+    # depth also reads the segmentation-free depth pass only; metric depth is scored in mm
+    "depth": Task("depth", "depth_bins", ("rgb", "depth"), ("depth",), "rmse_mm", False),
+}
+
+
+def task_for(config) -> Task:
+    return TASKS[config.task]
+
+
+def passes_for(config) -> tuple[str, ...]:
+    """Passes the run's dataset needs (forward flow too when it is an input)."""
+    task = task_for(config)
+    return task.passes + (("flow_forward",) if config.inputs == "rgb+flow" else ())
