@@ -15,11 +15,12 @@ from pathlib import Path
 from synth_core.errors import TrainingError
 
 TASKS = ("segm", "depth")
+OPTIMIZERS = ("rmsprop", "adam")
 INPUTS = ("rgb", "rgb+flow")
 
 # Fields that define what is trained: a resumed run must keep them (the weights and the
 # optimiser state would not fit otherwise, or the curve would mix two experiments).
-IDENTITY_FIELDS = ("task", "seed", "batch_size", "lr", "input_size", "stacks", "features", "modules",
+IDENTITY_FIELDS = ("task", "seed", "batch_size", "lr", "optimizer", "input_size", "stacks", "features", "modules",
                    "depth", "full_res_head", "inputs", "augment", "held_out")
 
 
@@ -32,7 +33,8 @@ class TrainConfig:
     seed: int = 0
     steps: int = 20000                # optimiser steps in all (a resumed run goes on to this)
     batch_size: int = 6               # global: split over the processes of a torchrun job
-    lr: float = 1e-3                  # RMSprop, as SURREAL
+    lr: float = 1e-3
+    optimizer: str = "rmsprop"        # rmsprop (SURREAL's) or adam
     input_size: int = 256             # crop side; outputs are input_size / 4
     stacks: int = 8
     features: int = 256
@@ -64,6 +66,7 @@ class TrainConfig:
         """Raise :class:`TrainingError` naming the first impossible value."""
         checks = [
             (self.task in TASKS, f"task must be one of {', '.join(TASKS)}, not {self.task!r}"),
+            (self.optimizer in OPTIMIZERS, f"optimizer must be one of {', '.join(OPTIMIZERS)}, not {self.optimizer!r}"),
             (self.inputs in INPUTS, f"inputs must be one of {', '.join(INPUTS)}, not {self.inputs!r}"),
             (bool(self.data), "no dataset folder given (--data)"),
             (0.0 < self.held_out < 1.0, f"held_out must be between 0 and 1, not {self.held_out}"),

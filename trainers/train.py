@@ -39,6 +39,11 @@ def label_size(config: TrainConfig) -> int:
     return config.input_size if config.full_res_head else config.output_size
 
 
+def make_optimizer(config: TrainConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
+    optimizer = {"rmsprop": torch.optim.RMSprop, "adam": torch.optim.Adam}[config.optimizer]
+    return optimizer(model.parameters(), lr=config.lr)
+
+
 def frame_dataset(config: TrainConfig, clips: list[Path], augment: bool) -> FrameDataset:
     """Frames of ``clips`` as the run's network sees them (crops, inputs, labels)."""
     return FrameDataset(clips, targets=task_for(config).targets, input_size=config.input_size,
@@ -192,7 +197,7 @@ def _train(config: TrainConfig, run_dir: Path, world: distributed.World, show_pr
     train_set, eval_set = preflight(config, world.size)
     torch.manual_seed(config.seed)  # the same initial weights in every process and every run
     model = build_model(config).to(device, memory_format=_memory_format(device))
-    optimizer = torch.optim.RMSprop(model.parameters(), lr=config.lr)
+    optimizer = make_optimizer(config, model)
     amp_dtype = autocast_dtype(config, device)
     scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
 

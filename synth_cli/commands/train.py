@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from synth_cli.commands.render import load_config_file
-from trainers.config import INPUTS, TrainConfig
+from trainers.config import INPUTS, OPTIMIZERS, TrainConfig
 
 DEFAULTS = TrainConfig()
 # Flags whose value the user chose (on the command line or in --config), as opposed to defaults.
@@ -39,7 +39,9 @@ def training_options(command):
         click.option("--batch-size", type=click.IntRange(min=1), default=DEFAULTS.batch_size, show_default=True,
                      help="Global batch (split over torchrun's processes)."),
         click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=DEFAULTS.lr, show_default=True,
-                     help="RMSprop learning rate."),
+                     help="Learning rate."),
+        click.option("--optimizer", type=click.Choice(OPTIMIZERS), default=DEFAULTS.optimizer, show_default=True,
+                     help="rmsprop (SURREAL's) or adam."),
         click.option("--input-size", type=click.IntRange(min=64), default=DEFAULTS.input_size, show_default=True,
                      help="Crop side in pixels (a multiple of 64); outputs are a quarter of it."),
         click.option("--stacks", type=click.IntRange(min=1), default=DEFAULTS.stacks, show_default=True),
