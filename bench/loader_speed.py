@@ -54,8 +54,8 @@ def decoded_frames(clips, count: int) -> list[tuple[dict, np.ndarray]]:
 def crop_opencv(frame: dict, joints: np.ndarray, rng) -> tuple:
     augmentation = crops.Augmentation.sample(rng)
     affine = crops.crop_affine(crops.person_square(joints), 256, augmentation)
-    image = crops.warp_image(frame["rgb"], affine, 256).astype(np.float32)
-    image = np.clip(image * (np.asarray(augmentation.colour, np.float32) / 255), 0, 1)
+    image = crops.scale_colours(crops.warp_image(frame["rgb"], affine, 256), augmentation.colour)
+    image = torch.from_numpy(image).permute(2, 0, 1).float().div_(255)
     return image, crops.warp_labels(frame["segmentation"], crops.resize_affine(affine, 0.25), 64)
 
 

@@ -240,3 +240,10 @@ def test_undecodable_videos_and_empty_folders_are_named(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(DatasetFormatError, match="has no images"):
         RealImages(tmp_path / "empty")
+
+
+def test_colour_factors_scale_each_channel_and_clip():
+    rgb = np.random.default_rng(4).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    factors = (0.6, 1.0, 1.4)
+    reference = np.clip(rgb.astype(np.float64) * np.array(factors), 0, 255)
+    assert np.abs(crops.scale_colours(rgb, factors) - reference).max() <= 0.5 + 1e-6

@@ -128,12 +128,11 @@ class FrameDataset(Dataset):
         frame = clip.frame(f, self.passes())
         S, O = self.input_size, self.output_size
         to_labels = crops.resize_affine(affine, O / S)
-        rgb = crops.warp_image(frame["rgb"], affine, S).astype(np.float32)
-        rgb *= np.float32(1 / 255) * np.asarray(augmentation.colour, dtype=np.float32)
-        channels = [np.clip(rgb, 0, 1)]
+        rgb = crops.scale_colours(crops.warp_image(frame["rgb"], affine, S), augmentation.colour)
+        channels = [torch.from_numpy(rgb).permute(2, 0, 1).float().div_(255)]
         if "flow" in self.inputs:
-            channels.append(crops.warp_flow(frame["flow_forward"], affine, S))
-        sample = {"image": torch.from_numpy(np.concatenate(channels, axis=2).transpose(2, 0, 1).copy())}
+            channels.append(torch.from_numpy(crops.warp_flow(frame["flow_forward"], affine, S)).permute(2, 0, 1))
+        sample = {"image": torch.cat(channels).contiguous()}
         if "segm" in self.targets:
             parts = crops.warp_labels(frame["segmentation"], to_labels, O)
             sample["segm"] = torch.from_numpy(segmentation_classes(parts).astype(np.int64))
