@@ -50,3 +50,19 @@ def test_synth_core_imports_only_numpy_and_stdlib():
     for path in (ROOT / "synth_core").rglob("*.py"):
         extra = _imports(path) - allowed
         assert not extra, f"{path} imports {extra}"
+
+
+def test_trainers_import_without_blender_or_the_cli():
+    """The trainers run on GPU machines that have torch but no bpy (and need no CLI)."""
+    allowed = {"numpy", "torch", "cv2", "PIL", "imageio", "matplotlib", "rich", "synth_core", "trainers",
+               "__future__"} | set(sys.stdlib_module_names)
+    for path in (ROOT / "trainers").rglob("*.py"):
+        extra = _imports(path) - allowed
+        assert not extra, f"{path} imports {extra}"
+    code = ("import sys\n"
+            "for name in ('bpy', 'blender_addon', 'synth_cli', 'click'): sys.modules[name] = None\n"
+            "import pkgutil, importlib, trainers\n"
+            "for mod in pkgutil.walk_packages(trainers.__path__, 'trainers.'):\n"
+            "    importlib.import_module(mod.name)\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 0, result.stderr

@@ -221,3 +221,36 @@ def test_bad_runs_batches_and_videos_are_named(rendered_dataset, tmp_path):
     result = synth("predict", "--run", run, "--video", broken, "--out", out, "--device", "cpu")
     assert result.returncode == 1 and "broken.mp4" in error_text(result) and "Traceback" not in error_text(result)
     assert not out.exists() or not any(out.iterdir())
+
+
+@pytest.mark.slow
+def test_depth_with_flow_input_and_full_resolution_head_trains_and_is_scored_in_mm(rendered_dataset, tmp_path):
+    run = tmp_path / "depth"
+    result = synth("train", "depth", "--data", rendered_dataset, "--out", run, *TINY, "--steps", 3,
+                   "--eval-every", 3, "--eval-frames", 6, "--inputs", "rgb+flow", "--full-res-head")
+    assert result.returncode == 0, result.stderr[-3000:]
+    row = list(csv.DictReader(open(run / "eval_log.csv")))[-1]
+    # an untrained network's depth is off by decimetres, not by metres or by nothing
+    for name in ("rmse_mm", "st_rmse_mm", "bins_rmse_mm"):
+        assert 1.0 < float(row[name]) < 2000.0, (name, row[name])
+    assert float(row["st_rmse_mm"]) <= float(row["rmse_mm"]) + 1e-6
+    state = torch.load(run / "checkpoints/last.pt", weights_only=True)
+    assert state["model_settings"]["in_channels"] == 5 and state["model_settings"]["full_res_head"]
+
+
+def test_depth_scores_by_hand():
+    """One foreground pixel at 5.10 m (pelvis 5.00 m: true bin 13) whose logits favour the
+    background, then bin 12 (centre 5.0 + 1.5 x 45 mm = 5.0675 m): rmse_mm takes bin 12
+    (error 32.5 mm); SURREAL's bins_rmse_mm takes class 0 against class 13 (13 x 45 = 585 mm)."""
+    from trainers.tasks import TASKS
+
+    logits = torch.full((1, 20, 1, 2), -5.0)
+    logits[0, 0, 0, :] = 3.0
+    logits[0, 12, 0, 0] = 2.0
+    batch = {"depth": torch.tensor([[[5.10, 0.0]]]), "depth_bins": torch.tensor([[[13, 0]]]),
+             "pelvis_depth": torch.tensor([5.0])}
+    scores = TASKS["depth"].metrics()
+    TASKS["depth"].update(scores, logits, batch)
+    summary = scores.summary()
+    assert summary["rmse_mm"] == pytest.approx(32.5, abs=1e-3)
+    assert summary["bins_rmse_mm"] == pytest.approx(585.0, abs=1e-3)

@@ -1,4 +1,9 @@
-"""PyTorch trainers over rendered folders (segmentation/depth hourglass nets, 3D pose nets).
+"""PyTorch trainers over rendered folders (no bpy: they also run on GPU machines without Blender).
 
-Scaffold: the datasets, models and training loops arrive with their issues.
+- ``trainers.data``: SURREAL's person crops and augmentation, targets (15 classes, 19 depth
+  bins, heatmaps), ``FrameDataset`` / ``ClipDataset`` over clips, ``RealImages``.
+- ``trainers.models``: the stacked hourglass and its stacked cross-entropy.
+- ``trainers.metrics``: SURREAL's IoU / pixel accuracy, depth RMSE / st-RMSE, PCK.
+- ``trainers.train``: the loop behind `synth train`; ``evaluate`` / ``predict`` behind
+  `synth eval` / `synth predict`; ``runs`` is the run folder.
 """

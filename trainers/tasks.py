@@ -22,12 +22,12 @@ class Task:
     def metrics(self):
         return SegmentationMetrics(n_classes=15) if self.name == "segm" else _DepthScores()
 
-    def update(self, metrics, predicted: torch.Tensor, batch: dict) -> None:
-        """Score predicted classes (B x H x W) against a batch's ground truth."""
+    def update(self, metrics, logits: torch.Tensor, batch: dict) -> None:
+        """Score the finest output's logits (B x classes x H x W) against a batch's ground truth."""
         if self.name == "segm":
-            metrics.update(predicted, batch["segm"])
+            metrics.update(logits.argmax(1), batch["segm"])
         else:
-            metrics.update(predicted, batch)
+            metrics.update(logits, batch)
 
     def better(self, score: float, best: float | None) -> bool:
         if best is None:
@@ -36,18 +36,23 @@ class Task:
 
 
 class _DepthScores:
-    """Depth in mm on the ground truth's foreground: the predicted bins' centres against the
-    metric depth (rmse_mm, st_rmse_mm), and SURREAL's own measure, predicted bin against true
-    bin x 45 mm (bins_rmse_mm; their foreground is the true one, background predictions count)."""
+    """Depth in mm on the ground truth's foreground.
+
+    ``rmse_mm`` / ``st_rmse_mm``: the centre of the most likely depth bin (background excluded:
+    silhouette mistakes are the segmentation's business) against the metric depth.
+    ``bins_rmse_mm``: SURREAL's own measure, the predicted class (background included) against
+    the true bin, x 45 mm."""
 
     def __init__(self) -> None:
         self.metric, self.bins = DepthMetrics(), DepthMetrics()
 
-    def update(self, predicted: torch.Tensor, batch: dict) -> None:
+    def update(self, logits: torch.Tensor, batch: dict) -> None:
         foreground = batch["depth"] > 0
-        self.metric.update(bins_to_depth(predicted, batch["pelvis_depth"].reshape(-1, 1, 1)), batch["depth"],
+        nearest_bin = logits[:, 1:].argmax(1) + 1
+        self.metric.update(bins_to_depth(nearest_bin, batch["pelvis_depth"].reshape(-1, 1, 1)), batch["depth"],
                            foreground)
-        self.bins.update(predicted.double() * DEPTH_BIN_M, batch["depth_bins"].double() * DEPTH_BIN_M, foreground)
+        self.bins.update(logits.argmax(1).double() * DEPTH_BIN_M, batch["depth_bins"].double() * DEPTH_BIN_M,
+                         foreground)
 
     def summary(self) -> dict:
         return {**self.metric.summary(), "bins_rmse_mm": self.bins.rmse_mm()}

@@ -156,10 +156,15 @@ def forward_loss(model, batch: dict, task: Task, config: TrainConfig, device, am
 
 
 @torch.no_grad()
-def predict_classes(model, images: torch.Tensor, amp_dtype=None) -> torch.Tensor:
-    """Class per pixel from the finest output (the last stack, or the full-resolution head)."""
+def predict_logits(model, images: torch.Tensor, amp_dtype=None) -> torch.Tensor:
+    """The finest output (the last stack, or the full-resolution head), float32."""
     with torch.autocast(images.device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
-        return model(images)[-1].argmax(1)
+        return model(images)[-1].float()
+
+
+def predict_classes(model, images: torch.Tensor, amp_dtype=None) -> torch.Tensor:
+    """Class per pixel from the finest output."""
+    return predict_logits(model, images, amp_dtype).argmax(1)
 
 
 @torch.no_grad()
@@ -170,7 +175,7 @@ def evaluate(model, dataset, task: Task, device, amp_dtype=None, batch_size: int
     metrics = task.metrics()
     loader = DataLoader(dataset, batch_size=batch_size, num_workers=workers, worker_init_fn=_one_thread_per_worker)
     for batch in loader:
-        task.update(metrics, predict_classes(model, batch["image"].to(device), amp_dtype).cpu(), batch)
+        task.update(metrics, predict_logits(model, batch["image"].to(device), amp_dtype).cpu(), batch)
     model.train(was_training)
     return metrics.summary()
 
