@@ -98,8 +98,10 @@ def checkpoint_path(folder: Path, which: str = "last") -> Path:
 
 def save_checkpoint(path: Path, config: TrainConfig, model: torch.nn.Module, step: int, *,
                     optimizer=None, scaler=None, metrics: dict | None = None) -> None:
+    # plain Python numbers only (numpy scalars would not load with weights_only=True)
+    plain_metrics = json.loads(json.dumps(metrics or {}, default=float))
     state = {"task": config.task, "model_settings": _model_settings(config), "step": step,
-             "model": model.state_dict(), "metrics": dict(metrics or {})}
+             "model": model.state_dict(), "metrics": plain_metrics}
     if optimizer is not None:
         state["optimizer"] = optimizer.state_dict()
     if scaler is not None:
