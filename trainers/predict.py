@@ -49,9 +49,9 @@ def predict_video(run_dirs: list[Path], video: Path, out: Path, boxes: list[tupl
         raise TrainingError(f"{video} has no frames to read")
     for box in boxes:
         _check_box(box, frames[0].shape)
-    composed = [compose(frame, [overlay(frame, boxes, config, model, device) for config, model, _ in networks],
-                        [f"{config.task} ({Path(run).name})" for (config, _, _), run in zip(networks, run_dirs)])
-                for frame in frames]
+    titles = [f"{config.task} ({Path(run).name})" for (config, _, _), run in zip(networks, run_dirs)]
+    composed = [compose([frame, *[overlay(frame, boxes, config, model, device) for config, model, _ in networks]],
+                        ["input", *titles], boxes) for frame in frames]
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise TrainingError(f"--out {out} is a file, not a folder")
@@ -95,13 +95,20 @@ def _scaled(affine: np.ndarray, scale: float) -> np.ndarray:
     return scaled
 
 
-def compose(frame: np.ndarray, panels: list[np.ndarray], titles: list[str]) -> np.ndarray:
-    """Frame and panels side by side at PANEL_HEIGHT, titled; width rounded to 16 pixels."""
-    width = int(round(frame.shape[1] * PANEL_HEIGHT / frame.shape[0] / 16)) * 16
-    resized = [cv2.resize(image, (width, PANEL_HEIGHT), interpolation=cv2.INTER_AREA) for image in [frame, *panels]]
-    for image, title in zip(resized, ["input", *titles]):
-        cv2.putText(image, title, (8, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (255, 255, 255), 2, cv2.LINE_AA)
-    return np.concatenate(resized, axis=1)
+def compose(images: list[np.ndarray], titles: list[str], boxes: list[tuple]) -> np.ndarray:
+    """Frame and overlays side by side, titled: the whole frames at PANEL_HEIGHT (width rounded
+    to 16 pixels), or with one --box the person's square (widened like a training crop), enlarged."""
+    if len(boxes) == 1:
+        affine = box_affine(boxes[0], PANEL_HEIGHT)
+        panels = [cv2.warpAffine(image, affine, (PANEL_HEIGHT,) * 2, flags=cv2.INTER_LINEAR) for image in images]
+    else:
+        width = int(round(images[0].shape[1] * PANEL_HEIGHT / images[0].shape[0] / 16)) * 16
+        panels = [cv2.resize(image, (width, PANEL_HEIGHT), interpolation=cv2.INTER_AREA) for image in images]
+    for panel, title in zip(panels, titles):
+        # a dark band under the title keeps it readable over a bright sky
+        panel[:34] = (panel[:34] * 0.4).astype(np.uint8)
+        cv2.putText(panel, title, (8, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (255, 255, 255), 2, cv2.LINE_AA)
+    return np.concatenate(panels, axis=1)
 
 
 def _png(composed: list[np.ndarray], rows: np.ndarray) -> np.ndarray:
@@ -112,7 +119,7 @@ def _write_mp4(path: Path, frames: list[np.ndarray], fps: float) -> None:
     import imageio.v2 as imageio
 
     with imageio.get_writer(str(path), format="FFMPEG", fps=fps, codec="libx264", quality=8,
-                            macro_block_size=16, output_params=["-pix_fmt", "yuv420p"]) as writer:
+                            macro_block_size=16, pixelformat="yuv420p") as writer:
         for frame in frames:
             writer.append_data(frame)
 

@@ -2,14 +2,26 @@
 around the person as SURREAL's training crops, with every label transformed the same way.
 
 A sample's augmentation is a function of (seed, epoch, index) only, so any DataLoader worker,
-any machine and a resumed run draw the same one. Clips are opened lazily in each process (the
-reader shares a bounded set of open zip files and reopens them after a fork).
+any machine and a resumed run draw the same one.
+
+Scale: a dataset keeps only each frame's joints (float32) and pelvis depth in memory (~200 bytes a
+frame), read from meta.json and two members of annotations.npz (about 0.4 ms a clip). Clips are
+opened lazily in each process for their frames (the reader shares a bounded set of open zip files
+and reopens them after a fork) without their annotations: an open clip then holds ~30 KB (its
+meta.json and checksums, measured at 20 frames) instead of ~75 KB at 20 frames and ~250 KB at 100,
+which a DataLoader worker touching 10,000 clips would keep. Only the passes the inputs and
+targets need are decoded. OpenCV splits each warp over its own thread pool: in DataLoader workers
+call ``cv2.setNumThreads(1)`` (one worker = one core; N workers x N pool threads would fight over
+the cores), as trainers/train.py does.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import math
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +29,7 @@ import torch
 from torch.utils.data import Dataset
 
 from synth_core.dataset import find_clips, read_clip
-from synth_core.dataset.format import is_partial
+from synth_core.dataset.format import ANNOTATIONS_FILE, META_FILE, is_partial
 from synth_core.errors import DatasetFormatError
 from trainers.data import crop as crops
 from trainers.data.targets import depth_bins, heatmaps, joints_inside, segmentation_classes
@@ -35,10 +47,7 @@ def open_dataset(root: str | Path, needs: tuple[str, ...] = ("rgb",)) -> list[Pa
         raise DatasetFormatError(f"dataset folder {root} does not exist")
     clips = find_clips(root)
     if not clips:
-        unfinished = [p.name for p in root.iterdir() if p.is_dir() and is_partial(p.name)] if root.is_dir() else []
-        hint = (f"; it has only unfinished clips ({len(unfinished)} .partial folders): let `synth render` "
-                f"finish them") if unfinished else "; render one with `synth render --out " + str(root) + "`"
-        raise DatasetFormatError(f"dataset folder {root} is empty: no clips{hint}")
+        raise DatasetFormatError(f"dataset folder {root} is empty: no clips; {_why_empty(root)}")
     for path in clips:
         try:
             with read_clip(path) as clip:
@@ -51,6 +60,19 @@ def open_dataset(root: str | Path, needs: tuple[str, ...] = ("rgb",)) -> list[Pa
     return clips
 
 
+def _why_empty(root: Path, look_at: int = 20) -> str:
+    """What a folder without clips has instead: unfinished clips, or datasets in sub-folders
+    (the user gave their parent; the first ``look_at`` sub-folders are looked at)."""
+    folders = sorted(p for p in root.iterdir() if p.is_dir())
+    unfinished = [p for p in folders if is_partial(p.name)]
+    if unfinished:
+        return f"it has only unfinished clips ({len(unfinished)} .partial folders): let `synth render` finish them"
+    datasets = [p.name for p in folders[:look_at] if find_clips(p)]
+    if datasets:
+        return f"its sub-folders {', '.join(datasets)} hold clips: give one of them"
+    return f"render some with `synth render --out {root}`"
+
+
 def split_clips(clips: list[Path], held_out: float = 0.2) -> tuple[list[Path], list[Path]]:
     """(training, held-out) clips, decided by a hash of each folder's name only: the same on any
     machine, in any order, and whole clips are held out (frames of one clip are near copies)."""
@@ -58,6 +80,23 @@ def split_clips(clips: list[Path], held_out: float = 0.2) -> tuple[list[Path], l
     count = min(len(ranked) - 1, max(1, math.ceil(held_out * len(ranked)))) if len(ranked) >= 2 else 0
     held = set(ranked[len(ranked) - count:])
     return [p for p in clips if p not in held], [p for p in clips if p in held]
+
+
+def clip_geometry(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """What a dataset keeps of a clip: joints2d (float32 T x 24 x 2, frame pixels, centres at
+    integers) and the pelvis joint's camera z (float32 T, metres). Reads meta.json and two
+    members of annotations.npz only (FORMAT.md: readable with numpy alone)."""
+    try:
+        n_frames = json.loads((path / META_FILE).read_text())["n_frames"]
+        with np.load(path / ANNOTATIONS_FILE, allow_pickle=False) as annotations:
+            joints2d = annotations["joints2d"].astype(np.float32)
+            pelvis = annotations["joints3d_camera"][:, 0, 2].astype(np.float32)
+    except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+        raise DatasetFormatError(f"clip {path}: cannot read its joints from {META_FILE} and "
+                                 f"{ANNOTATIONS_FILE}: {exc}") from None
+    if joints2d.shape != (n_frames, 24, 2) or pelvis.shape != (n_frames,):
+        raise DatasetFormatError(f"clip {path}: joints2d is {joints2d.shape}, expected ({n_frames}, 24, 2)")
+    return joints2d, pelvis
 
 
 class FrameDataset(Dataset):
@@ -80,14 +119,15 @@ class FrameDataset(Dataset):
         self.targets, self.inputs = tuple(targets), tuple(inputs)
         self.input_size, self.output_size, self.augment, self.seed = input_size, output_size, augment, seed
         self.epoch = 0
-        self.index = self._frame_index()
+        geometry = [clip_geometry(path) for path in self.clips]
+        self.joints2d = [joints for joints, _ in geometry]   # per clip: T x 24 x 2 frame pixels
+        self.pelvis_depth = [pelvis for _, pelvis in geometry]   # per clip: T camera z (m)
+        self.index = self._frame_index([len(joints) for joints in self.joints2d])
         self._open: dict[int, object] = {}
 
-    def _frame_index(self) -> np.ndarray:
-        rows = []
-        for c, path in enumerate(self.clips):
-            with read_clip(path) as clip:
-                rows.extend((c, f) for f in range(clip.n_frames))
+    def _frame_index(self, lengths: list[int]) -> np.ndarray:
+        """(clip, frame) of every sample."""
+        rows = [(c, f) for c, length in enumerate(lengths) for f in range(length)]
         return np.array(rows, dtype=np.int64).reshape(-1, 2)
 
     def __len__(self) -> int:
@@ -102,8 +142,11 @@ class FrameDataset(Dataset):
         return crops.Augmentation.sample(np.random.default_rng([self.seed, self.epoch, index]))
 
     def clip(self, c: int):
+        """Clip ``c`` opened in this process, for its frames (the dataset has its annotations)."""
         if c not in self._open:
-            self._open[c] = read_clip(self.clips[c])
+            clip = read_clip(self.clips[c])
+            clip.annotations = {}  # ~200 KB per 100-frame clip that a worker would keep for nothing
+            self._open[c] = clip
         return self._open[c]
 
     def __getstate__(self) -> dict:
@@ -116,16 +159,14 @@ class FrameDataset(Dataset):
 
     def __getitem__(self, index: int) -> dict:
         c, f = (int(v) for v in self.index[index])
-        clip = self.clip(c)
         augmentation = self.augmentation(index)
-        affine = crops.crop_affine(crops.person_square(clip.annotations["joints2d"][f]), self.input_size,
-                                   augmentation)
-        sample = self.crop_frame(clip, f, affine, augmentation)
+        affine = crops.crop_affine(crops.person_square(self.joints2d[c][f]), self.input_size, augmentation)
+        sample = self.crop_frame(c, f, affine, augmentation)
         return {**sample, "clip": torch.tensor(c), "frame": torch.tensor(f)}
 
-    def crop_frame(self, clip, f: int, affine: np.ndarray, augmentation: crops.Augmentation) -> dict:
-        """Everything of frame ``f`` through one affine (frame -> input crop)."""
-        frame = clip.frame(f, self.passes())
+    def crop_frame(self, c: int, f: int, affine: np.ndarray, augmentation: crops.Augmentation) -> dict:
+        """Everything of frame ``f`` of clip ``c`` through one affine (frame -> input crop)."""
+        frame = self.clip(c).frame(f, self.passes())
         S, O = self.input_size, self.output_size
         to_labels = crops.resize_affine(affine, O / S)
         rgb = crops.scale_colours(crops.warp_image(frame["rgb"], affine, S), augmentation.colour)
@@ -138,11 +179,11 @@ class FrameDataset(Dataset):
             sample["segm"] = torch.from_numpy(segmentation_classes(parts).astype(np.int64))
         if "depth" in self.targets:
             depth = crops.warp_labels(frame["depth"], to_labels, O)
-            pelvis = float(clip.annotations["joints3d_camera"][f, 0, 2])
+            pelvis = float(self.pelvis_depth[c][f])
             sample.update(depth=torch.from_numpy(depth), depth_bins=torch.from_numpy(depth_bins(depth, pelvis)),
                           pelvis_depth=torch.tensor(pelvis, dtype=torch.float32))
         if "heatmaps" in self.targets:
-            joints = crops.apply_affine(to_labels, clip.annotations["joints2d"][f]).astype(np.float32)
+            joints = crops.apply_affine(to_labels, self.joints2d[c][f]).astype(np.float32)
             sample.update(heatmaps=torch.from_numpy(heatmaps(joints, O)), joints2d=torch.from_numpy(joints),
                           joints_in_crop=torch.from_numpy(joints_inside(joints, O)))
         return sample
@@ -157,24 +198,20 @@ class ClipDataset(FrameDataset):
         self.window, self.stride = window, stride
         super().__init__(clips, **options)
 
-    def _frame_index(self) -> np.ndarray:
-        rows, short = [], []
-        for c, path in enumerate(self.clips):
-            with read_clip(path) as clip:
-                if clip.n_frames < self.window:
-                    short.append(f"{path.name} ({clip.n_frames})")
-                rows.extend((c, f) for f in range(0, clip.n_frames - self.window + 1, self.stride))
+    def _frame_index(self, lengths: list[int]) -> np.ndarray:
+        """(clip, first frame) of every window; clips shorter than a window give none."""
+        rows = [(c, f) for c, length in enumerate(lengths) for f in range(0, length - self.window + 1, self.stride)]
         if not rows:
-            raise DatasetFormatError(f"no clip has {self.window} frames for a window: {', '.join(short)}")
+            shown = ", ".join(f"{path.name} ({length})" for path, length in list(zip(self.clips, lengths))[:5])
+            raise DatasetFormatError(f"no clip has the {self.window} frames a window needs: {shown}")
         return np.array(rows, dtype=np.int64)
 
     def __getitem__(self, index: int) -> dict:
         c, start = (int(v) for v in self.index[index])
-        clip = self.clip(c)
         frames = range(start, start + self.window)
         augmentation = self.augmentation(index)
-        square = crops.person_square(clip.annotations["joints2d"][start:start + self.window])
+        square = crops.person_square(self.joints2d[c][start:start + self.window])
         affine = crops.crop_affine(square, self.input_size, augmentation)
-        samples = [self.crop_frame(clip, f, affine, augmentation) for f in frames]
+        samples = [self.crop_frame(c, f, affine, augmentation) for f in frames]
         stacked = {key: torch.stack([s[key] for s in samples]) for key in samples[0]}
         return {**stacked, "clip": torch.tensor(c), "frame": torch.tensor(list(frames))}
