@@ -140,8 +140,8 @@ def _memory_format(device: torch.device):
 
 
 def coarse_labels(labels: torch.Tensor, factor: int = 4) -> torch.Tensor:
-    """Full-resolution labels at the stacks' resolution: the pixel nearest each coarse pixel's
-    centre (coarse pixel j covers fine pixels 4j..4j+3; its centre is 4j + 1.5)."""
+    """Full-resolution labels at the stacks' resolution: coarse pixel j covers fine pixels
+    4j..4j+3 (centre 4j + 1.5); it takes fine pixel 4j + 2, one of the two nearest its centre."""
     return labels[..., factor // 2::factor, factor // 2::factor]
 
 
