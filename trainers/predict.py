@@ -19,7 +19,7 @@ from PIL import Image
 from synth_core.errors import TrainingError
 from trainers import distributed, plots, runs
 from trainers.data import read_real_frames
-from trainers.data.crop import box_affine
+from trainers.data.crop import box_affine, resize_affine
 from trainers.evaluate import load_trained
 from trainers.train import autocast_dtype, label_size, predict_classes
 
@@ -74,7 +74,7 @@ def frame_classes(frame: np.ndarray, boxes: list[tuple], config, model, device) 
         if config.in_channels > 3:  # a flow-input network sees zero motion on single frames
             image = torch.cat([image, image.new_zeros(config.in_channels - 3, *image.shape[1:])])
         predicted = predict_classes(model, image[None].to(device), autocast_dtype(config, device))[0].cpu().numpy()
-        to_labels = _scaled(affine, label_size(config) / config.input_size)
+        to_labels = resize_affine(affine, label_size(config) / config.input_size)
         back = cv2.warpAffine(predicted.astype(np.float32), to_labels, (width, height),
                               flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP, borderValue=0).astype(np.int64)
         classes = np.where(back > 0, back, classes)
@@ -86,13 +86,6 @@ def overlay(frame: np.ndarray, boxes: list[tuple], config, model, device) -> np.
     classes = frame_classes(frame, boxes, config, model, device)
     blended = (1 - OVERLAY_ALPHA) * frame + OVERLAY_ALPHA * plots.colour_classes(classes, config.task)
     return np.where(classes[..., None] > 0, blended, frame * 0.6).round().astype(np.uint8)
-
-
-def _scaled(affine: np.ndarray, scale: float) -> np.ndarray:
-    """The affine to an image ``scale`` times the size (pixel centres at integers on both)."""
-    scaled = affine * scale
-    scaled[:, 2] += (scale - 1) / 2
-    return scaled
 
 
 def compose(images: list[np.ndarray], titles: list[str], boxes: list[tuple]) -> np.ndarray:
