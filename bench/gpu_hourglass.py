@@ -9,8 +9,9 @@ segmentation run's held-out IoU curve.
    evaluation every --steps/10 steps; prints the eval_log (the IoU curve) and leaves the run's
    loss_curve.png and samples.png in --out.
 
-Needs torch with CUDA, numpy, Pillow, opencv and matplotlib; no bpy (DATASET is rendered
-elsewhere and carried over). Prints one table; the README records its output with the GPU model.
+Needs torch with CUDA, numpy, Pillow, opencv and matplotlib; no bpy: render DATASET where Blender
+is (e.g. `synth render --n 100 --frames 3 --passes rgb,depth,segmentation --out gpu_data`, ~12 MB)
+and carry it to the GPU machine. `--dry-run` checks the whole script on the CPU with a tiny net. Prints one table; the README records its output with the GPU model.
 """
 
 from __future__ import annotations
@@ -30,9 +31,9 @@ from trainers.models import StackedHourglass, stacked_cross_entropy  # noqa: E40
 from trainers.train import train  # noqa: E402
 
 
-def images_per_second(batch: int, amp: bool, steps: int = 30, warmup: int = 10) -> float:
-    device = torch.device("cuda")
-    model = StackedHourglass(in_channels=3, n_classes=15, stacks=8, features=256, modules=1).to(device)
+def images_per_second(batch: int, amp: bool, device: torch.device, size: dict, steps: int = 30,
+                      warmup: int = 10) -> float:
+    model = StackedHourglass(in_channels=3, n_classes=15, modules=1, **size).to(device)
     if amp:
         model = model.to(memory_format=torch.channels_last)
     optimizer = torch.optim.RMSprop(model.parameters(), lr=1e-3)
@@ -42,15 +43,20 @@ def images_per_second(batch: int, amp: bool, steps: int = 30, warmup: int = 10) 
     target = torch.randint(0, 15, (batch, 64, 64), device=device)
     for i in range(warmup + steps):
         if i == warmup:
-            torch.cuda.synchronize()
+            _synchronize(device)
             start = time.perf_counter()
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp):
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
             loss = stacked_cross_entropy(model(images), target)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-    torch.cuda.synchronize()
+    _synchronize(device)
     return steps * batch / (time.perf_counter() - start)
+
+
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
 
 
 def main() -> None:
@@ -59,16 +65,23 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("/tmp/gpu_segm_run"))
     parser.add_argument("--steps", type=int, default=2000)
     parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--dry-run", action="store_true",
+                        help="check the script on the CPU: a 1-stack, 32-feature net, a few steps, no timings worth reading")
     args = parser.parse_args()
-    if not torch.cuda.is_available():
-        sys.exit("no CUDA GPU visible to torch")
-    print(f"GPU: {torch.cuda.get_device_name()}, torch {torch.__version__}")
-    fp32 = images_per_second(args.batch, amp=False)
-    mixed = images_per_second(args.batch, amp=True)
-    print(f"SURREAL hourglass, batch {args.batch}: fp32 {fp32:.0f} images/s, bf16+channels_last {mixed:.0f} "
+    if args.dry_run:
+        device, size, timing_steps = torch.device("cpu"), dict(stacks=1, features=32), 2
+    else:
+        if not torch.cuda.is_available():
+            sys.exit("no CUDA GPU visible to torch (use --dry-run to check the script on the CPU)")
+        device, size, timing_steps = torch.device("cuda"), dict(stacks=8, features=256), 30
+        print(f"GPU: {torch.cuda.get_device_name()}, torch {torch.__version__}")
+    fp32 = images_per_second(args.batch, False, device, size, timing_steps, warmup=1 if args.dry_run else 10)
+    mixed = images_per_second(args.batch, True, device, size, timing_steps, warmup=1 if args.dry_run else 10)
+    print(f"hourglass {size}, batch {args.batch}: fp32 {fp32:.0f} images/s, bf16+channels_last {mixed:.0f} "
           f"images/s ({mixed / fp32:.2f}x)")
     config = TrainConfig(task="segm", data=str(args.data.resolve()), steps=args.steps, batch_size=args.batch,
-                         eval_every=max(1, args.steps // 10), log_every=50, workers=8, device="cuda")
+                         eval_every=max(1, args.steps // 10), log_every=max(1, min(50, args.steps // 10)),
+                         workers=2 if args.dry_run else 8, device=device.type, **size)
     from trainers import runs
 
     runs.start_run(args.out, config)
