@@ -18,7 +18,7 @@ from PIL import Image
 
 from synth_core.errors import TrainingError
 from trainers import distributed, plots, runs
-from trainers.data import read_real_frames
+from trainers.data import iter_real_frames
 from trainers.data.crop import box_affine, resize_affine
 from trainers.evaluate import load_trained
 from trainers.train import autocast_dtype, label_size, predict_classes
@@ -44,17 +44,17 @@ def predict_video(run_dirs: list[Path], video: Path, out: Path, boxes: list[tupl
     frames); returns their paths. Nothing is written unless every frame could be processed."""
     device = distributed.resolve_device(device_name)
     networks = [load_trained(Path(run), checkpoint, device) for run in run_dirs]
-    frames = read_real_frames(video, every=every, max_frames=max_frames)
-    if not frames:
-        raise TrainingError(f"{video} has no frames to read")
-    for box in boxes:
-        _check_box(box, frames[0].shape)
-    titles = [f"{config.task} ({Path(run).name})" for (config, _, _), run in zip(networks, run_dirs)]
-    composed = [compose([frame, *[overlay(frame, boxes, config, model, device) for config, model, _ in networks]],
-                        ["input", *titles], boxes) for frame in frames]
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise TrainingError(f"--out {out} is a file, not a folder")
+    titles = ["input", *[f"{config.task} ({Path(run).name})" for (config, _, _), run in zip(networks, run_dirs)]]
+    composed = []  # the small side-by-side frames only: full-resolution frames are decoded one at a time
+    for frame in iter_real_frames(video, every=every, max_frames=max_frames):
+        if not composed:
+            for box in boxes:
+                _check_box(box, frame.shape)
+        overlays = [overlay(frame, boxes, config, model, device) for config, model, _ in networks]
+        composed.append(compose([frame, *overlays], titles, boxes))
     video_path, png_path = out / "overlay.mp4", out / "overlay.png"
     runs.atomic_write(video_path, lambda p: _write_mp4(p, composed, fps=_fps(video) / every))
     rows = np.linspace(0, len(composed) - 1, min(PNG_ROWS, len(composed))).round().astype(int)

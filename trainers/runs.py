@@ -90,11 +90,7 @@ def start_run(folder: Path, config: TrainConfig) -> None:
     if folder.is_dir() and any(folder.iterdir()) and not is_run(folder):
         raise TrainingError(f"--out {folder} already holds files and is not a training run; "
                             f"choose an empty or new folder")
-    atomic_write(folder / CONFIG, lambda p: p.write_text(_json(config.to_dict())))
-
-
-def _json(data: dict) -> str:
-    return json.dumps(data, indent=2) + "\n"
+    atomic_write(folder / CONFIG, lambda p: p.write_text(json.dumps(config.to_dict(), indent=2) + "\n"))
 
 
 # --------------------------------------------------------------------------------- checkpoints

@@ -6,7 +6,7 @@ import dataclasses
 
 import torch
 
-from trainers.data import DEPTH_BIN_M, bins_to_depth
+from trainers.data import DEPTH_BIN_M, bins_to_depth, passes_needed
 from trainers.metrics import DepthMetrics, SegmentationMetrics
 
 
@@ -14,10 +14,10 @@ from trainers.metrics import DepthMetrics, SegmentationMetrics
 class Task:
     name: str
     target: str                 # the sample key the network's classes are trained against
-    passes: tuple[str, ...]     # the clip passes the dataset must have
     targets: tuple[str, ...]    # what FrameDataset returns besides the image
     score: str                  # the held-out metric that picks best.pt
     higher_is_better: bool
+    logged: tuple[str, ...]     # the held-out metrics in eval_log.csv
 
     def metrics(self):
         return SegmentationMetrics(n_classes=15) if self.name == "segm" else _DepthScores()
@@ -59,9 +59,8 @@ class _DepthScores:
 
 
 TASKS = {
-    "segm": Task("segm", "segm", ("rgb", "segmentation"), ("segm",), "mean_iou", True),
-    # depth also reads the segmentation-free depth pass only; metric depth is scored in mm
-    "depth": Task("depth", "depth_bins", ("rgb", "depth"), ("depth",), "rmse_mm", False),
+    "segm": Task("segm", "segm", ("segm",), "mean_iou", True, ("mean_iou", "pixel_accuracy", "background_iou")),
+    "depth": Task("depth", "depth_bins", ("depth",), "rmse_mm", False, ("rmse_mm", "st_rmse_mm", "bins_rmse_mm")),
 }
 
 
@@ -71,5 +70,4 @@ def task_for(config) -> Task:
 
 def passes_for(config) -> tuple[str, ...]:
     """Passes the run's dataset needs (forward flow too when it is an input)."""
-    task = task_for(config)
-    return task.passes + (("flow_forward",) if config.inputs == "rgb+flow" else ())
+    return passes_needed(task_for(config).targets, tuple(config.inputs.split("+")))

@@ -24,6 +24,8 @@ from trainers.models import StackedHourglass, stacked_cross_entropy
 from trainers.tasks import Task, passes_for, task_for
 
 TRAIN_FIELDS = ["step", "epoch", "loss", "lr", "samples_per_s", "seconds"]
+# NHWC: tensor cores for cuDNN's convolutions, and 1.3x on the CPU too (bench/train_speed.py)
+MEMORY_FORMAT = torch.channels_last
 
 
 # ------------------------------------------------------------------------------- building blocks
@@ -134,11 +136,6 @@ def _one_thread_per_worker(_: int) -> None:
     torch.set_num_threads(1)
 
 
-def _memory_format(device: torch.device):
-    # NHWC: tensor cores for cuDNN's convolutions, and 1.3x on the CPU too (bench/train_speed.py)
-    return torch.channels_last
-
-
 def coarse_labels(labels: torch.Tensor, factor: int = 4) -> torch.Tensor:
     """Full-resolution labels at the stacks' resolution: coarse pixel j covers fine pixels
     4j..4j+3 (centre 4j + 1.5); it takes fine pixel 4j + 2, one of the two nearest its centre."""
@@ -146,7 +143,7 @@ def coarse_labels(labels: torch.Tensor, factor: int = 4) -> torch.Tensor:
 
 
 def forward_loss(model, batch: dict, task: Task, config: TrainConfig, device, amp_dtype):
-    images = batch["image"].to(device, non_blocking=True, memory_format=_memory_format(device))
+    images = batch["image"].to(device, non_blocking=True, memory_format=MEMORY_FORMAT)
     target = batch[task.target].to(device, non_blocking=True)
     with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
         outputs = model(images)
@@ -188,20 +185,23 @@ def evenly_spaced(dataset, count: int | None):
 
 # ------------------------------------------------------------------------------------ the loop
 
-def train(config: TrainConfig, run_dir: Path, show_progress: bool = True) -> dict:
-    """Train (or resume) the run in ``run_dir`` up to ``config.steps``; returns the last metrics."""
+def train(config: TrainConfig, run_dir: Path, show_progress: bool = True,
+          datasets: tuple[FrameDataset, FrameDataset] | None = None) -> dict:
+    """Train (or resume) the run in ``run_dir`` up to ``config.steps``; returns the last metrics.
+    ``datasets``: what :func:`preflight` returned for ``config``, if it was already called."""
     world = distributed.start(config.device)
     try:
-        return _train(config.validate(), Path(run_dir), world, show_progress)
+        return _train(config.validate(), Path(run_dir), world, show_progress, datasets)
     finally:
         distributed.stop(world)
 
 
-def _train(config: TrainConfig, run_dir: Path, world: distributed.World, show_progress: bool) -> dict:
+def _train(config: TrainConfig, run_dir: Path, world: distributed.World, show_progress: bool,
+           datasets: tuple[FrameDataset, FrameDataset] | None) -> dict:
     task, device = task_for(config), world.device
-    train_set, eval_set = preflight(config, world.size)
+    train_set, eval_set = datasets or preflight(config, world.size)
     torch.manual_seed(config.seed)  # the same initial weights in every process and every run
-    model = build_model(config).to(device, memory_format=_memory_format(device))
+    model = build_model(config).to(device, memory_format=MEMORY_FORMAT)
     optimizer = make_optimizer(config, model)
     amp_dtype = autocast_dtype(config, device)
     scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
@@ -211,9 +211,9 @@ def _train(config: TrainConfig, run_dir: Path, world: distributed.World, show_pr
         state = runs.load_checkpoint(runs.checkpoint_path(run_dir), config, model, optimizer=optimizer,
                                      scaler=scaler, map_location=device)
         step, best = state["step"], state["metrics"].get("best")
-    logs = _Logs(run_dir, task, step) if world.is_main else None
     if step >= config.steps:
-        return logs.last_eval() if logs else {}
+        return _Logs(run_dir, task, step).close() if world.is_main else {}
+    logs = _Logs(run_dir, task, step) if world.is_main else None
 
     net = model
     if world.size > 1:
@@ -282,7 +282,7 @@ class _Logs:
 
         self.run_dir, self.task = run_dir, task
         self.train = runs.CsvLog(run_dir / "train_log.csv", TRAIN_FIELDS)
-        self.eval = runs.CsvLog(run_dir / "eval_log.csv", ["step", *_metric_fields(task)])
+        self.eval = runs.CsvLog(run_dir / "eval_log.csv", ["step", *task.logged])
         for log in (self.train, self.eval):
             log.cut_after(step)
         self.board = SummaryWriter(str(run_dir / "tensorboard"), purge_step=step if step else None)
@@ -308,11 +308,8 @@ class _Logs:
         plots.loss_curve(self.train.read(), self.eval.read(), self.task.score, self.run_dir / "loss_curve.png",
                          title=f"{config.task}: {config.stacks} stacks x {config.features} features")
 
-    def close(self) -> None:
+    def close(self) -> dict:
+        """Close TensorBoard's writer; returns the last held-out metrics."""
         self.board.close()
+        return self.last_eval()
 
-
-def _metric_fields(task: Task) -> list[str]:
-    if task.name == "segm":
-        return ["mean_iou", "pixel_accuracy", "background_iou"]
-    return ["rmse_mm", "st_rmse_mm", "bins_rmse_mm"]

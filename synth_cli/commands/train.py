@@ -107,16 +107,17 @@ def _train(ctx: click.Context, task: str, options: dict) -> None:
     given = {name for name in options if ctx.get_parameter_source(name) in _CHOSEN}
     is_main = int(os.environ.get("RANK", "0")) == 0
     console = Console(stderr=True)
+    datasets = None
     if runs.is_run(out):
         config = runs.resume_config(out, requested, given)
         if is_main:
             console.print(f"Resuming the {task} run in {out}")
     else:
         config = requested.validate()
-        preflight(config, int(os.environ.get("WORLD_SIZE", "1")))  # before any folder is made
+        datasets = preflight(config, int(os.environ.get("WORLD_SIZE", "1")))  # before any folder is made
         if is_main:
             runs.start_run(out, config)
-    metrics = run_training(config, out)
+    metrics = run_training(config, out, datasets=datasets)
     if is_main:
         _print_metrics(metrics, f"held-out metrics after {config.steps} steps")
         click.echo(str(out))

@@ -39,6 +39,12 @@ INPUTS = ("rgb", "flow")
 _PASSES = {"segm": "segmentation", "depth": "depth", "flow": "flow_forward"}
 
 
+def passes_needed(targets: tuple[str, ...], inputs: tuple[str, ...] = ("rgb",)) -> tuple[str, ...]:
+    """The clip passes that samples with these targets and inputs are made from."""
+    wanted = ["rgb"] + [_PASSES[name] for name in (*targets, *inputs) if name in _PASSES]
+    return tuple(dict.fromkeys(wanted))
+
+
 def open_dataset(root: str | Path, needs: tuple[str, ...] = ("rgb",)) -> list[Path]:
     """The clip folders of a rendered dataset, each checked (meta.json, annotations, files,
     format version, the ``needs`` passes) before any training starts."""
@@ -153,9 +159,7 @@ class FrameDataset(Dataset):
         return {**self.__dict__, "_open": {}}  # each process opens its own clips
 
     def passes(self) -> tuple[str, ...]:
-        wanted = ["rgb"] + [_PASSES[t] for t in self.targets if t in _PASSES] + \
-                 [_PASSES[i] for i in self.inputs if i != "rgb"]
-        return tuple(dict.fromkeys(wanted))
+        return passes_needed(self.targets, self.inputs)
 
     def __getitem__(self, index: int) -> dict:
         c, f = (int(v) for v in self.index[index])

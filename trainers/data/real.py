@@ -25,13 +25,18 @@ from synth_core.errors import DatasetFormatError
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 
 
-def read_real_frames(path: str | Path, every: int = 1, max_frames: int | None = None) -> list[np.ndarray]:
-    """RGB uint8 frames (full resolution) of a video file or an image folder (sorted by name):
-    every ``every``-th, at most ``max_frames``, all decoded into memory."""
+def iter_real_frames(path: str | Path, every: int = 1, max_frames: int | None = None):
+    """Yield RGB uint8 frames (full resolution) of a video file or an image folder (sorted by
+    name): every ``every``-th, at most ``max_frames``, one at a time."""
     path = _existing(path)
     if path.is_dir():
-        return [_read_image(file) for file in image_files(path, every, max_frames)]
-    return list(_video_frames(path, every, max_frames))
+        return (_read_image(file) for file in image_files(path, every, max_frames))
+    return _video_frames(path, every, max_frames)
+
+
+def read_real_frames(path: str | Path, every: int = 1, max_frames: int | None = None) -> list[np.ndarray]:
+    """:func:`iter_real_frames`, all decoded into memory."""
+    return list(iter_real_frames(path, every, max_frames))
 
 
 def image_files(folder: Path, every: int = 1, max_frames: int | None = None) -> list[Path]:
