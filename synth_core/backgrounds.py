@@ -46,6 +46,7 @@ from synth_core.imaging import EXR_SUFFIXES, IMAGE_SUFFIXES, luminance, read_exr
 # Pool kind -> manifest asset kind.
 POOL_KINDS = {"hdri": "hdri", "photo": "background_photo"}
 FILE_PREFIX = "file:"
+EXCLUDED_FIELD = "excluded_from_pool"  # manifest field: why an image is not a background
 PROJECTIONS = ("equirect", "flat")
 
 FOV_RANGE_DEG = (30.0, 70.0)
@@ -59,13 +60,18 @@ HALF_FLOAT_MAX = 65504.0
 def background_pool(kinds: tuple[str, ...] = ("hdri", "photo"), user_dir: str | Path | None = None
                     ) -> list[str]:
     """Ids of the usable backgrounds: present manifest assets of ``kinds`` (sorted), then
-    ``file:<absolute path>`` for every PNG/JPEG/EXR under ``user_dir`` (recursive, sorted)."""
+    ``file:<absolute path>`` for every PNG/JPEG/EXR under ``user_dir`` (recursive, sorted).
+
+    Manifest images that are not scenes a person could stand in (a portrait, a cat, a star
+    field), or that show people (an unlabelled person is a label error), carry the reason in
+    their ``excluded_from_pool`` field and are left out; they stay loadable by id."""
     unknown = [kind for kind in kinds if kind not in POOL_KINDS]
     if unknown:
         raise BackgroundError(f"unknown background kind(s) {unknown}; expected some of {list(POOL_KINDS)}")
     wanted = {POOL_KINDS[kind] for kind in kinds}
     pool = sorted(asset.id for asset in assets.load_manifest()
-                  if asset.free and asset.kind in wanted and _is_present(asset))
+                  if asset.free and asset.kind in wanted and _is_present(asset)
+                  and not asset.extra.get(EXCLUDED_FIELD))
     if user_dir is not None:
         pool += [FILE_PREFIX + str(path) for path in user_images(user_dir)]
     if not pool:
@@ -296,8 +302,9 @@ def _flat_view(source: np.ndarray, scale: float, x: float, y: float, height: int
                ) -> np.ndarray:
     rows, cols = source.shape[:2]
     full_width = min(cols, rows * width / height)
-    crop_width, crop_height = full_width * scale, full_width * scale * height / width
-    left, top = (cols - crop_width) * x, (rows - crop_height) * y
+    crop_width = min(full_width * scale, cols)
+    crop_height = min(full_width * scale * height / width, rows)  # min(): float rounding
+    left, top = max((cols - crop_width) * x, 0.0), max((rows - crop_height) * y, 0.0)
     box = (left, top, left + crop_width, top + crop_height)
     channels = [np.asarray(Image.fromarray(np.ascontiguousarray(source[..., channel], dtype=np.float32))
                            .resize((width, height), Image.Resampling.BILINEAR, box=box))

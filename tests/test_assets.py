@@ -106,3 +106,6 @@ def test_list_cli():
     result = CliRunner().invoke(cli, ["assets", "list", "--kind", "hdri"], terminal_width=200)
     assert result.exit_code == 0 and "hdri/sunset" in result.output and "CC0" in result.output
     assert np.sum(["hdri/" in line for line in result.output.splitlines()]) == 8
+    wide = CliRunner().invoke(cli, ["assets", "list", "--kind", "background_photo"], env={"COLUMNS": "400"})
+    astronaut = next(line for line in wide.output.splitlines() if "photo/astronaut" in line)
+    assert "not a background: a portrait of a person" in astronaut

@@ -22,14 +22,18 @@ def assets() -> None:
 @assets.command("list")
 @click.option("--kind", help="Only assets of this kind (body_model, hdri, background_photo, ...).")
 def list_assets(kind: str | None) -> None:
-    """List every asset with its licence and where it lives."""
-    table = Table("id", "kind", "licence", "free", "location")
+    """List every asset with its licence and where it lives; ``note`` says why an image is
+    not in the background pool."""
+    from synth_core.backgrounds import EXCLUDED_FIELD
+
+    table = Table("id", "kind", "licence", "free", "location", "note")
     for asset in manifest.load_manifest():
         if kind and asset.kind != kind:
             continue
         path = manifest.resolve(asset)
         table.add_row(asset.id, asset.kind, escape(asset.licence), "yes" if asset.free else "no",
-                      escape(str(path) if path else _where(asset)))
+                      escape(str(path) if path else _where(asset)),
+                      escape(f"not a background: {asset.extra[EXCLUDED_FIELD]}" if EXCLUDED_FIELD in asset.extra else ""))
     Console().print(table)
 
 
