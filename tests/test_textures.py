@@ -12,9 +12,11 @@ import re
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFilter
+from skimage.color import rgb2lab
 
 from synth_core.body import BodyModel
 from synth_core.body.model_file import validate_model_arrays
+from synth_core.body.parts import face_part_labels
 from synth_core.body.catalog import load_body_model
 from synth_core.errors import TextureError
 from synth_core.textures import load_texture_image, make_texture, sample_texture_spec, texture_id
@@ -22,8 +24,10 @@ from tests.conftest import make_smpl_arrays
 
 SIZE = 256
 PALETTE = {"skin": (0.80, 0.60, 0.50), "top": (0.80, 0.10, 0.10),
-           "bottom": (0.10, 0.10, 0.70), "shoes": (0.10, 0.60, 0.10)}
+           "bottom": (0.10, 0.10, 0.70), "shoes": (0.10, 0.60, 0.10), "hair": (0.90, 0.90, 0.10)}
+HAIR_SHADES = (0.6, 0.8, 1.0, 1.1)   # strands shade the hair colour (0.62..1.12)
 HEAD, HANDS, FEET = (16,), (21, 22, 23, 24), (8, 9, 11, 12)
+HEAD_PART = HEAD[0]
 SPINE1, UPPER_ARMS, FOREARMS, THIGHS, SHINS = (7,), (17, 18), (19, 20), (2, 3), (5, 6)
 
 
@@ -55,19 +59,38 @@ def sample_uv(texture: np.ndarray, uv: np.ndarray) -> np.ndarray:
 
 
 def with_palette(spec: dict) -> dict:
-    """The spec's garment geometry with solid, clearly distinct colours."""
+    """The spec's garment geometry with solid, clearly distinct colours (details such as
+    prints, belts and soles take their garment's colour; the face takes the skin's)."""
     spec = copy.deepcopy(spec)
     spec["skin"] = list(PALETTE["skin"])
+    spec["hair"]["colour"] = list(PALETTE["hair"])
+    spec["face"] = {name: list(PALETTE["skin"]) for name in ("iris", "lips", "brows")}
     for name in ("top", "bottom", "shoes"):
         if spec[name] is not None:
             spec[name]["fabric"] = {"pattern": "solid", "colour": list(PALETTE[name]),
                                     "colour2": list(PALETTE[name])}
+    if "colour" in spec["top"]["front"]:
+        spec["top"]["front"]["colour"] = list(PALETTE["top"])
+    if spec["bottom"] is not None and spec["bottom"]["belt"] is not None:
+        spec["bottom"]["belt"] = list(PALETTE["bottom"])
+    spec["shoes"] |= {"sole": list(PALETTE["shoes"]), "laces": None}
+    return spec
+
+
+def plain(spec: dict) -> dict:
+    """with_palette, without hair (hairline above the crown) or garment details."""
+    spec = with_palette(spec)
+    spec["hair"] |= {"front": 2.0, "back": 1.9}
+    spec["top"] |= {"collar": False, "front": {"kind": "none"}}
+    if spec["bottom"] is not None:
+        spec["bottom"] |= {"waistband": False, "belt": None, "fly": False, "pockets": False}
+    spec["shoes"]["toe_cap"] = False
     return spec
 
 
 def classify(colours: np.ndarray) -> np.ndarray:
-    names = list(PALETTE)
-    reference = np.array([PALETTE[n] for n in names])
+    names = list(PALETTE) + ["hair"] * len(HAIR_SHADES)
+    reference = np.array([PALETTE[n] for n in PALETTE] + [np.array(PALETTE["hair"]) * k for k in HAIR_SHADES])
     nearest = np.argmin(((colours[:, None] - reference[None]) ** 2).sum(-1), axis=1)
     return np.array(names)[nearest]
 
@@ -95,7 +118,8 @@ def test_same_seed_same_bytes_and_different_seed_differs(body):
 def test_garments_follow_the_body_parts(body, corners, seed):
     spec = with_palette(sample_texture_spec(np.random.default_rng(seed)))
     labels = classify(sample_uv(make_texture(body, spec, SIZE), corners["uv"]))
-    assert fraction(labels, HEAD, corners, "skin") > 0.97
+    head = labels[np.isin(corners["part"], HEAD)]
+    assert np.mean((head == "skin") | (head == "hair")) > 0.97   # hair is on the head's own texels
     assert fraction(labels, HANDS, corners, "skin") > 0.97
     assert fraction(labels, FEET, corners, "shoes") > 0.97
     assert fraction(labels, SPINE1, corners, "top") > 0.9
@@ -110,7 +134,8 @@ def test_sleeve_and_leg_lengths(body, corners):
     base["top"] |= {"kind": "tshirt", "sleeve": 0.3, "hem": -0.1, "tucked": False}
     base["bottom"] = {"kind": "shorts", "length": 0.35, "waist": 0.1,
                       "fabric": base["bottom"]["fabric"] if base["bottom"] else
-                      {"pattern": "solid", "colour": list(PALETTE["bottom"]), "colour2": list(PALETTE["bottom"])}}
+                      {"pattern": "solid", "colour": list(PALETTE["bottom"]), "colour2": list(PALETTE["bottom"])},
+                      "waistband": True, "belt": None, "fly": True, "pockets": True}
     base["shoes"]["height"] = 0.0
     labels = classify(sample_uv(make_texture(body, base, SIZE), corners["uv"]))
     assert fraction(labels, FOREARMS, corners, "skin") > 0.97
@@ -135,6 +160,7 @@ def test_torso_takes_the_top_colours_for_every_pattern(body, corners):
     found = set()
     for seed in range(40):
         spec = sample_texture_spec(np.random.default_rng(seed))
+        spec["top"] |= {"front": {"kind": "none"}, "collar": False}   # the fabric alone
         fabric = spec["top"]["fabric"]
         if fabric["pattern"] in found:
             continue
@@ -165,8 +191,11 @@ def test_stripes_are_continuous_across_uv_seams(body, corners):
     light, dark = np.array([0.9, 0.9, 0.9]), np.array([0.1, 0.1, 0.4])
     stripes = {"pattern": "stripes", "colour": light.tolist(), "colour2": dark.tolist(),
                "direction": direction.tolist(), "period": period, "duty": duty, "phase": phase}
-    spec["top"] |= {"kind": "shirt", "sleeve": 0.95, "hem": -0.2, "fabric": stripes}
-    spec["bottom"] = {"kind": "trousers", "length": 1.0, "waist": 0.1, "fabric": stripes}
+    spec["top"] |= {"kind": "shirt", "sleeve": 0.95, "hem": -0.2, "fabric": stripes, "collar": False,
+                    "front": {"kind": "none"}}
+    spec["bottom"] = {"kind": "trousers", "length": 1.0, "waist": 0.1, "fabric": stripes,
+                      "waistband": False, "belt": None, "fly": False, "pockets": False}
+    spec["shoes"]["height"] = 0.0                             # shoes stay below the checked band
     texture = make_texture(body, spec, 512)                   # ~4 mm per texel on the torso
 
     # Both UV copies of every garment seam vertex (toes aside: their faces are ~1 texel).
@@ -193,29 +222,48 @@ def test_stripes_are_continuous_across_uv_seams(body, corners):
         assert np.mean(error[clear] < 0.1) > 0.97
 
 
-def test_skin_tones_span_light_to_dark():
-    skins = np.array([sample_texture_spec(np.random.default_rng(s))["skin"] for s in range(300)])
-    linear = np.where(skins <= 0.04045, skins / 12.92, ((skins + 0.055) / 1.055) ** 2.4)
-    luminance = linear @ np.array([0.2126, 0.7152, 0.0722])
-    assert luminance.min() < 0.06 and luminance.max() > 0.6
-    assert np.mean(luminance < 0.15) > 0.2 and np.mean(luminance > 0.35) > 0.2
-    assert np.all(skins[:, 0] > skins[:, 1]) and np.all(skins[:, 1] > skins[:, 2])  # warm hues
+def test_skin_tones_cover_every_fitzpatrick_type_by_ita():
+    """Each spec's skin lies in its Fitzpatrick type's ITA range, ITA = atan2(L* - 50, b*)
+    (Chardon et al. 1991), with L*, b* from scikit-image's sRGB -> CIELAB (not the sampler's
+    own conversion); every type is drawn about equally often; hues stay skin-like."""
+    ita_ranges = {1: (55, 90), 2: (41, 55), 3: (28, 41), 4: (10, 28), 5: (-30, 10), 6: (-90, -30)}
+    specs = [sample_texture_spec(np.random.default_rng(s)) for s in range(600)]
+    types = np.array([spec["fitzpatrick"] for spec in specs])
+    skins = np.array([spec["skin"] for spec in specs])
+    lab = rgb2lab(skins[None])[0]
+    ita = np.degrees(np.arctan2(lab[:, 0] - 50.0, lab[:, 2]))
+    low, high = np.array([ita_ranges[t] for t in types]).T
+    assert np.all((ita > low) & (ita < high)), (types[(ita <= low) | (ita >= high)], ita[(ita <= low) | (ita >= high)])
+    counts = np.bincount(types, minlength=7)[1:]
+    assert counts.min() > 0.1 * len(specs)                    # uniform would be 1/6
+    assert lab[types == 6, 0].max() < lab[types == 1, 0].min()  # dark types are darker
+    hue = np.degrees(np.arctan2(lab[:, 2], lab[:, 1]))
+    assert np.all((hue > 35) & (hue < 80)) and np.all(lab[:, 1] > 3)  # orange-red hues, as skin
+    assert np.all(skins[:, 0] > skins[:, 1]) and np.all(skins[:, 1] > skins[:, 2])
+
+
+def _island_mask(body, faces) -> np.ndarray:
+    islands = Image.new("L", (SIZE, SIZE))
+    draw = ImageDraw.Draw(islands)
+    for triangle in body.data.vt[body.data.ft[faces]] * [SIZE, -SIZE] + [-0.5, SIZE - 0.5]:
+        draw.polygon([tuple(p) for p in triangle], fill=255)
+    return islands
 
 
 def test_islands_are_filled_and_bleed_outwards(body):
-    spec = with_palette(sample_texture_spec(np.random.default_rng(5)))
+    spec = plain(sample_texture_spec(np.random.default_rng(5)))
     texture = make_texture(body, spec, SIZE)
-    islands = Image.new("L", (SIZE, SIZE))
-    draw = ImageDraw.Draw(islands)
-    for triangle in body.data.vt[body.data.ft] * [SIZE, -SIZE] + [-0.5, SIZE - 0.5]:
-        draw.polygon([tuple(p) for p in triangle], fill=255)
-    inside = np.asarray(islands) > 0
-    grown = np.asarray(islands.filter(ImageFilter.MaxFilter(5))) > 0
+    inside = np.asarray(_island_mask(body, slice(None))) > 0
+    # The head's islands (eyeballs, teeth, the face) hold face colours: outfit colours are
+    # checked on the others and the ring of 2 texels around them.
+    off_head = np.flatnonzero(~np.isin(body.part_labels[body.data.faces], HEAD).any(axis=1))
+    body_islands = _island_mask(body, off_head)
+    grown = np.asarray(body_islands.filter(ImageFilter.MaxFilter(5))) > 0
     colours = texture.reshape(-1, 3).astype(float) / 255
     reference = np.array(list(PALETTE.values()))
     distance = np.sqrt(((colours[:, None] - reference[None]) ** 2).sum(-1)).min(axis=1).reshape(SIZE, SIZE)
     assert inside.mean() > 0.55
-    assert np.mean(distance[inside] < 0.08) > 0.99            # islands hold outfit colours
+    assert np.mean(distance[np.asarray(body_islands) > 0] < 0.08) > 0.99   # islands hold outfit colours
     assert np.mean(distance[grown & ~inside] < 0.08) > 0.95   # and so do 2 texels around them
     assert not np.any(texture[inside].max(axis=1) == 0)       # no black holes
 
@@ -255,6 +303,66 @@ def test_body_without_uvs_and_bad_specs_raise(body):
         make_texture(body, spec, 3)
 
 
+def _dress_spec() -> dict:
+    for seed in range(100):
+        spec = sample_texture_spec(np.random.default_rng(seed))
+        if spec["top"]["kind"] == "dress":
+            return spec
+    raise AssertionError("no dress in 100 specs")
+
+
+@pytest.mark.parametrize("path, value, message", [
+    (("fitzpatrick",), 7, "fitzpatrick"),
+    (("fitzpatrick",), True, "fitzpatrick"),
+    (("hair", "style"), "mohawk", "hair.style"),
+    (("hair", "colour"), [0.1, 0.1], "hair.colour"),
+    (("hair", "back"), 0.9, "hair.back"),            # not below the front hairline
+    (("hair", "front"), "high", "hair.front"),
+    (("face", "lips"), [2.0, 0.0, 0.0], "face.lips"),
+    (("face",), None, "face"),
+    (("top", "collar"), "yes", "top.collar"),
+    (("top", "front", "kind"), "zip", "top.front.kind"),
+    (("top", "front"), {"kind": "print", "motif": "logo", "colour": [1, 1, 1], "size": 0.1, "height": 0.6},
+     "top.front.motif"),
+    (("top", "front"), {"kind": "buttons", "colour": [1, 1, 1], "spacing": 0.0}, "top.front.spacing"),
+    (("top", "front"), {"kind": "open", "colour": [1, 1, 1]}, "top.front.width"),
+    (("bottom", "pockets"), 1, "bottom.pockets"),
+    (("bottom", "belt"), [0.1, 0.1, 9.0], "bottom.belt"),
+    (("shoes", "sole"), None, "shoes.sole"),
+    (("shoes", "sole_height"), -0.01, "shoes.sole_height"),
+    (("shoes", "laces"), "white", "shoes.laces"),
+    (("shoes", "toe_cap"), None, "shoes.toe_cap"),
+])
+def test_bad_appearance_fields_raise(body, path, value, message):
+    spec = sample_texture_spec(np.random.default_rng(1))
+    assert spec["bottom"] is not None
+    target = spec
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    with pytest.raises(TextureError, match=re.escape(message)):
+        make_texture(body, spec, 32)
+
+
+@pytest.mark.parametrize("path", [("hair",), ("face", "iris"), ("top", "front"), ("top", "collar"),
+                                  ("bottom", "belt"), ("shoes", "laces"), ("shoes", "sole"), ("fitzpatrick",)])
+def test_missing_appearance_fields_raise(body, path):
+    spec = sample_texture_spec(np.random.default_rng(1))
+    target = spec
+    for key in path[:-1]:
+        target = target[key]
+    del target[path[-1]]
+    with pytest.raises(TextureError, match=re.escape(path[-1])):
+        make_texture(body, spec, 32)
+
+
+def test_a_dress_needs_no_bottom_details_and_old_versions_are_refused(body):
+    dress = _dress_spec()
+    assert make_texture(body, dress, 32).shape == (32, 32, 3)
+    with pytest.raises(TextureError, match="version"):
+        make_texture(body, dress | {"version": 1}, 32)
+
+
 def test_load_texture_image(tmp_path):
     rgb = (np.arange(8 * 6 * 3).reshape(8, 6, 3) * 5 % 256).astype(np.uint8)
     Image.fromarray(rgb).save(tmp_path / "ok.png")
@@ -283,3 +391,21 @@ def test_load_texture_image(tmp_path):
     Image.fromarray(see_through).save(tmp_path / "alpha.png")
     with pytest.raises(TextureError, match="RGBA"):
         load_texture_image(tmp_path / "alpha.png")
+
+
+@pytest.mark.parametrize("seed", [0, 3, 7, 11])
+def test_hair_lies_only_on_triangles_labelled_head(body, seed):
+    """Hair is painted where the segmentation says head: texels that hair changes (the spec
+    against the same spec with its hairline above the crown) lie in head triangles' UV islands,
+    drawn here with PIL from the renderer's per-triangle parts; non-head islands, shrunk by 2
+    texels to stay clear of bilinear bleeding across shared edges, never change."""
+    spec = sample_texture_spec(np.random.default_rng(seed))
+    spec["hair"] |= {"style": "long", "front": 0.6, "back": -1.5}  # far below the head
+    bald = copy.deepcopy(spec)
+    bald["hair"] |= {"front": 2.0, "back": 1.9}
+    changed = np.abs(make_texture(body, spec, SIZE).astype(int) - make_texture(body, bald, SIZE)).max(axis=2) > 0
+    parts = face_part_labels(body.data.faces, body.part_labels)
+    not_head = np.asarray(_island_mask(body, np.flatnonzero(parts != HEAD_PART)).filter(ImageFilter.MinFilter(5))) > 0
+    head = np.asarray(_island_mask(body, np.flatnonzero(parts == HEAD_PART))) > 0
+    assert changed[head].mean() > 0.05, "no hair painted"
+    assert not np.any(changed & not_head), f"{np.sum(changed & not_head)} hair texels outside the head part"
