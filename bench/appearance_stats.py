@@ -48,14 +48,25 @@ def describe(plan) -> dict:
     return {
         "skin": spec.get("skin"),
         "hair style": str(hair.get("style", "none")),
-        "hair colour": str(hair.get("colour_name", hair.get("shade", "none"))),
+        "hair colour": _nearest_hair_colour(hair["colour"]) if "colour" in hair else "none",
         "top": str(top.get("kind", "file texture" if plan.texture.get("kind") == "file" else "none")),
         "top pattern": str((top.get("fabric") or {}).get("pattern", "none")),
+        "top front": str((top.get("front") or {}).get("kind", "none")),
         "bottom": str(bottom.get("kind", "none (dress)" if top.get("kind") == "dress" else "none")),
         "shoes": str(shoes.get("kind", "none")),
         "gender": plan.body["gender"],
         "background": background if not background.startswith("file:") else "file:" + Path(background).name,
     }
+
+
+def _nearest_hair_colour(colour) -> str:
+    """The name of the palette's hair colour nearest to a sampled one (samples are shaded and
+    pushed away from the skin tone, so they rarely equal the palette's)."""
+    from synth_core.textures import HAIR_COLOURS
+
+    names = list(HAIR_COLOURS)
+    palette = np.array([HAIR_COLOURS[name][0] for name in names], dtype=float)
+    return names[int(np.argmin(((palette - np.asarray(colour)) ** 2).sum(axis=1)))]
 
 
 def gather(n: int, options: PlanOptions) -> list[dict]:
@@ -69,8 +80,9 @@ def plot(rows: list[dict], out: Path) -> None:
     import matplotlib.pyplot as plt
 
     skins = np.array([row["skin"] for row in rows if row["skin"] is not None])
-    counted = ["hair style", "hair colour", "top", "top pattern", "bottom", "shoes", "background", "gender"]
-    fig, axes = plt.subplots(3, 4, figsize=(18, 11))
+    counted = ["hair style", "hair colour", "top", "top pattern", "top front", "bottom", "shoes", "background",
+               "gender"]
+    fig, axes = plt.subplots(3, 4, figsize=(18, 11))  # 2 skin panels + 9 counts
     axes = axes.ravel()
     if len(skins):
         ita = individual_typology_angle(skins)
@@ -122,7 +134,7 @@ def main() -> None:
     if len(skins):
         counts = np.bincount(ita_category(individual_typology_angle(skins)), minlength=len(ITA_CATEGORIES))
         print("skin (ITA):  " + ", ".join(f"{name} {c / len(skins):.1%}" for name, c in zip(ITA_CATEGORIES, counts)))
-    for key in ("hair style", "hair colour", "top", "top pattern", "bottom", "shoes", "background"):
+    for key in ("hair style", "hair colour", "top", "top pattern", "top front", "bottom", "shoes", "background"):
         counts = Counter(row[key] for row in rows).most_common()
         print(f"{key + ':':13} " + ", ".join(f"{name} {c / len(rows):.1%}" for name, c in counts))
     plot(rows, args.out)

@@ -56,6 +56,10 @@ def prepare_inputs(plan: ScenePlan, work_dir: Path):
 
     validate_plan(plan)
     geometry = evaluate_clip(plan)
+    if plan.render.get("scene", "composite") == "grounded":
+        from blender_addon.scene.ground import check_camera_above_ground
+
+        check_camera_above_ground(plan, geometry)
     texture_path = write_texture(plan, work_dir)
     background = load_background(plan.background, plan.render["height"], plan.render["width"])
     return geometry, texture_path, background
@@ -222,18 +226,20 @@ class BoxRenderer:
     """Poses the body for a frame and renders the pixels that can show it (its box), RGB or
     labels, through an EXR file in ``exr_dir``; returns full frames. Cycles renders a box
     exactly as that part of the full frame; Eevee does not (its crop moves RGB pixels by up to
-    half their range), so Eevee renders whole frames."""
+    half their range), so Eevee renders whole frames. A grounded scene's RGB is the whole
+    frame too (the shadow reaches past the body's box, and its soft contact shadow fades out
+    far beyond any box); its labels are the body's box, rendered without the ground plane."""
 
     def __init__(self, scene, plan: ScenePlan, exr_dir: Path, timings: Timings) -> None:
         self.scene, self.plan, self.exr_dir, self.timings = scene, plan, exr_dir, timings
         self.height, self.width = plan.render["height"], plan.render["width"]
         self.k, self.rt = plan.intrinsics, plan.extrinsics
         self.crops = plan.render.get("engine", "cycles") == "cycles"
+        self.grounded = plan.render.get("scene", "composite") == "grounded"
 
     def pose(self, mesh, vertices_world: np.ndarray, frame: int):
         """Put the mesh in padded frame ``frame``; returns the box that can show it."""
         from blender_addon.render.passes import body_box
-        from blender_addon.scene import set_render_box
         from blender_addon.scene.body import set_posed_vertices
 
         with self.timings.measure("pose"):
@@ -242,16 +248,22 @@ class BoxRenderer:
                 box = body_box(*cam.project(self.k, self.rt, vertices_world[frame]), self.height, self.width)
             else:
                 box = (0, self.width, 0, self.height)
-            set_render_box(self.scene, box, self.height, self.width)
         return box
 
     def rgb(self, box, background: np.ndarray, background_srgb: np.ndarray) -> np.ndarray:
         """The frame's sRGB image: the body's box composited over the background (in linear
-        light), the background alone elsewhere (no colour reaches past the box)."""
-        from blender_addon.render.passes import premultiplied_rgba
+        light), the background alone elsewhere (no colour reaches past the box). A grounded
+        scene renders the whole frame: its shadow darkens the background through the alpha."""
+        from blender_addon.render.passes import SEGMENTATION_CHANNELS, despeckle_shadow, premultiplied_rgba
         from synth_core.imaging import composite_over, linear_to_srgb_uint8
 
-        foreground, alpha = premultiplied_rgba(self._render("rgb", box))
+        if self.grounded:
+            box = (0, self.width, 0, self.height)
+        channels = self._render("rgb", box)
+        foreground, alpha = premultiplied_rgba(channels)
+        if self.grounded:
+            with self.timings.measure("convert"):
+                alpha = despeckle_shadow(alpha, channels[SEGMENTATION_CHANNELS[0]])
         with self.timings.measure("convert"):
             x0, x1, y0, y1 = box
             rgb = background_srgb.copy()
@@ -269,10 +281,14 @@ class BoxRenderer:
         import bpy
 
         from blender_addon.render.passes import read_multilayer_exr
-        from blender_addon.scene import set_output_format, set_sampling
+        from blender_addon.scene import set_output_format, set_render_box, set_sampling
+        from blender_addon.scene.ground import show_ground
 
+        set_render_box(self.scene, box, self.height, self.width)
         set_sampling(self.scene, kind, self.plan)
-        set_output_format(self.scene, kind)
+        # A grounded RGB render keeps its Material Index pass: where the body is (despeckle_shadow).
+        set_output_format(self.scene, "labels" if self.grounded else kind)
+        show_ground(self.scene, kind == "rgb")
         with self.timings.measure(f"render_{kind}"):
             bpy.ops.render.render()
         path = self.exr_dir / f"{kind}.exr"

@@ -47,6 +47,7 @@ def _register() -> None:
     from synth_cli.commands.preview import preview
     from synth_cli.commands.render import render
     from synth_cli.commands.status import status
+    from synth_cli.commands.texture import texture
     from synth_cli.commands.train import evaluate, predict, train
     from synth_cli.commands.validate import validate
 
@@ -56,6 +57,7 @@ def _register() -> None:
     cli.add_command(preview)
     cli.add_command(render)
     cli.add_command(status)
+    cli.add_command(texture)
     cli.add_command(validate)
     cli.add_command(inspect)
     cli.add_command(train)

@@ -41,7 +41,7 @@ from PIL import Image
 
 from synth_core import assets
 from synth_core.errors import AssetError, BackgroundError
-from synth_core.imaging import EXR_SUFFIXES, IMAGE_SUFFIXES, luminance, read_exr_size, read_image
+from synth_core.imaging import EXR_SUFFIXES, IMAGE_SUFFIXES, find_images, luminance, read_exr_size, read_image
 
 # Pool kind -> manifest asset kind.
 POOL_KINDS = {"hdri": "hdri", "photo": "background_photo"}
@@ -89,16 +89,7 @@ def user_images(user_dir: str | Path) -> list[Path]:
 
 @lru_cache(maxsize=64)
 def _walk_images(folder: Path) -> tuple[Path, ...]:
-    if folder.is_file():
-        raise BackgroundError(f"{folder} is a file; give a folder of background images")
-    if not folder.is_dir():
-        raise BackgroundError(f"background folder not found: {folder}")
-    images = sorted(path for path in folder.rglob("*")
-                    if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES
-                    and not any(part.startswith(".") for part in path.relative_to(folder).parts))
-    if not images:
-        raise BackgroundError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in background folder {folder}")
-    return tuple(images)
+    return find_images(folder, IMAGE_SUFFIXES, "background", BackgroundError)
 
 
 def sample_background_spec(rng: np.random.Generator, pool: list[str]) -> dict:

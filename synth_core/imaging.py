@@ -27,6 +27,22 @@ IMAGE_SUFFIXES = PILLOW_SUFFIXES + EXR_SUFFIXES
 LUMINANCE_WEIGHTS = np.array([0.2126, 0.7152, 0.0722])
 
 
+def find_images(folder: Path, suffixes: tuple[str, ...], what: str, error: type[Exception]) -> tuple[Path, ...]:
+    """The images (by suffix) under ``folder``, recursively, hidden files and folders skipped,
+    sorted, so a seed picks the same file on every machine. ``what`` names the folder in
+    errors ("background", "texture"), raised as ``error``."""
+    if folder.is_file():
+        raise error(f"{folder} is a file; give a folder of {what} images")
+    if not folder.is_dir():
+        raise error(f"{what} folder not found: {folder}")
+    images = tuple(sorted(path for path in folder.rglob("*")
+                          if path.is_file() and path.suffix.lower() in suffixes
+                          and not any(part.startswith(".") for part in path.relative_to(folder).parts)))
+    if not images:
+        raise error(f"no {what} images ({', '.join(suffixes)}) in {what} folder {folder}")
+    return images
+
+
 def srgb_to_linear(values: np.ndarray) -> np.ndarray:
     """Decode sRGB to linear light (IEC 61966-2-1, piecewise: linear toe, 2.4 power).
 

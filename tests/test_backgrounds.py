@@ -195,7 +195,7 @@ def test_pool_rejects_bad_kinds_and_folders(tmp_path):
     with pytest.raises(BackgroundError, match="nowhere"):
         background_pool(user_dir=tmp_path / "nowhere")
     (tmp_path / "notes.txt").write_text("no images here")
-    with pytest.raises(BackgroundError, match=f"no images .* in background folder {tmp_path}"):
+    with pytest.raises(BackgroundError, match=f"no background images .* in background folder {tmp_path}"):
         background_pool(kinds=(), user_dir=tmp_path)
 
 

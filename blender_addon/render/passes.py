@@ -11,7 +11,9 @@ the projection of the moved point minus the projection of the point, with the cl
 Eevee has no Material Index: its part labels come from the ``PartIndex`` value AOV.
 
 The worker renders only the body's box of each frame (:func:`body_box`): the labels are
-converted there and :func:`paste` puts them in the full frame.
+converted there and :func:`paste` puts them in the full frame. A grounded scene's RGB is the
+whole frame (its ground plane's shadow reaches past the box), despeckled by
+:func:`despeckle_shadow`.
 """
 
 from __future__ import annotations
@@ -30,6 +32,12 @@ COMBINED_CHANNELS = ("Combined", "RGBA")  # a multilayer EXR, a plain RGBA one
 # How far the box reaches beyond the projected vertices: the RGB pixel filter (1.5 px wide)
 # gives no colour to a pixel whose centre is more than 0.75 px from the body.
 BOX_MARGIN_PX = 3
+# Grounded scenes (:func:`despeckle_shadow`): pixels farther than SHADOW_BODY_REACH_PX from
+# the body's sampled pixels hold the ground's shadow alone. Where a Gaussian average of that
+# shadow (SHADOW_SIGMA_PX wide) is under SHADOW_KEEP_ALPHA, isolated specks give way to it.
+SHADOW_BODY_REACH_PX = 2
+SHADOW_SIGMA_PX = 1.5
+SHADOW_KEEP_ALPHA = 0.05
 
 Box = tuple[int, int, int, int]  # x0, x1, y0, y1: pixel columns x0..x1-1, rows y0..y1-1 (top down)
 
@@ -114,3 +122,24 @@ def premultiplied_rgba(channels: dict) -> tuple[np.ndarray, np.ndarray]:
     """(linear premultiplied RGB H x W x 3, alpha H x W) of the Combined pass."""
     combined = _channel(channels, next((n for n in COMBINED_CHANNELS if n in channels), COMBINED_CHANNELS[0]))
     return combined[..., :3].astype(np.float32), combined[..., 3].astype(np.float32)
+
+
+def despeckle_shadow(alpha: np.ndarray, segmentation: np.ndarray) -> np.ndarray:
+    """A grounded scene's alpha with the isolated specks of its ground's shadow removed.
+
+    Off the body, Cycles' shadow catcher writes the shadow's opacity into alpha: exactly 0 where
+    no sample was occluded. Metres from the feet the sky's occlusion is a percent or less, which
+    a few samples turn into rare isolated specks (one occluded sample in 16 darkens a pixel by
+    a few levels) all over the ground. Each shadow-only pixel (farther than
+    ``SHADOW_BODY_REACH_PX`` from any pixel whose ``segmentation``, the RGB render's Material
+    Index, is a part) is blended from its own value, kept where the Gaussian average of the
+    shadow around it reaches ``SHADOW_KEEP_ALPHA`` (cast shadows stay sharp), towards that
+    average where it is fainter. The body and its antialiased edge keep Cycles' values."""
+    from scipy import ndimage
+
+    shadow_only = ~ndimage.binary_dilation(segmentation > 0, iterations=SHADOW_BODY_REACH_PX)
+    weight = ndimage.gaussian_filter(shadow_only.astype(np.float32), SHADOW_SIGMA_PX)
+    total = ndimage.gaussian_filter(np.where(shadow_only, alpha, 0.0).astype(np.float32), SHADOW_SIGMA_PX)
+    average = total / np.maximum(weight, 1e-6)
+    keep = np.clip(average / SHADOW_KEEP_ALPHA, 0.0, 1.0)
+    return np.where(shadow_only, keep * alpha + (1.0 - keep) * average, alpha).astype(np.float32)

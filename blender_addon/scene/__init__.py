@@ -1,10 +1,12 @@
 """Plan -> bpy scene: the one place that turns a :class:`~synth_core.scene.plan.ScenePlan`
-into Blender objects (body mesh, materials, camera, world, render settings).
+into Blender objects (body mesh, materials, camera, world, render settings; a grounded scene's
+ground plane, sun and sky: :mod:`.ground`).
 
 Nothing here draws random numbers: every choice is in the plan. The scene has no animation
 data: the worker poses the body frame by frame with :func:`~.body.set_posed_vertices`. A worker
 rendering many clips builds the scene once and turns it into each next clip's in place
-(:func:`scene_for`: texture, lighting, camera, render settings), as a fresh build would make it.
+(:func:`scene_for`: texture, lighting, camera, ground, render settings), as a fresh build would
+make it.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from synth_core.scene import camera as cam
 from synth_core.scene.clip import ClipGeometry, body_model_of
 
 from .body import build_posed_mesh, set_posed_vertices
+from .ground import build_ground, update_ground
 from .materials import (MOTION_AOVS, PART_INDEX_AOV, POSITION_AOV, TRUE_NORMAL_AOV, body_image,
                         build_part_materials, set_sh)
 
@@ -43,15 +46,17 @@ class BuiltScene:
 def scene_layout(plan) -> tuple:
     """What a scene is built of that another clip cannot change in place: the body model (the
     mesh's topology, UVs and parts; models are loaded once per process), the SH shading (OSL
-    or node group) and the engine (its passes)."""
-    return body_model_of(plan), plan.render["shading"], plan.render.get("engine", "cycles")
+    or node group), the engine (its passes) and the scene kind (a ground plane or not)."""
+    r = plan.render
+    return body_model_of(plan), r["shading"], r.get("engine", "cycles"), r.get("scene", "composite")
 
 
 def scene_for(plan, geometry: ClipGeometry, texture_path: Path, previous: BuiltScene | None = None) -> BuiltScene:
     """The plan's scene: ``previous`` turned into it in place when its layout fits, else a
     fresh build."""
-    if previous is not None and len(previous.layout) == 3 and all(
-            a is b or a == b for a, b in zip(previous.layout, scene_layout(plan))):
+    layout = scene_layout(plan)
+    if previous is not None and len(previous.layout) == len(layout) and all(
+            a is b or a == b for a, b in zip(previous.layout, layout)):
         update_scene(previous, plan, geometry, texture_path)
         return previous
     return build_scene(plan, geometry, texture_path)
@@ -66,6 +71,8 @@ def build_scene(plan, geometry: ClipGeometry, texture_path: Path) -> BuiltScene:
     camera = _build_camera(plan)
     scene.camera = camera
     _configure_world(scene)
+    if plan.render.get("scene", "composite") == "grounded":
+        build_ground(scene, plan, geometry)
     configure_render(scene, plan)
     return BuiltScene(scene, mesh, camera, materials, scene_layout(plan))
 
@@ -73,7 +80,7 @@ def build_scene(plan, geometry: ClipGeometry, texture_path: Path) -> BuiltScene:
 def update_scene(built: BuiltScene, plan, geometry: ClipGeometry, texture_path: Path) -> None:
     """Make a scene built for another clip of the same layout this plan's, as :func:`build_scene`
     would: the body's pose (its shape comes with the posed vertices), texture, SH lighting,
-    camera and render settings. The new texture is read from its file, as at a build."""
+    camera, ground (grounded scenes) and render settings. The new texture is read from its file, as at a build."""
     set_posed_vertices(built.mesh, geometry.vertices_world, geometry.rendered.start)
     image = body_image(built.materials[0])
     image.filepath = str(texture_path)
@@ -81,6 +88,8 @@ def update_scene(built: BuiltScene, plan, geometry: ClipGeometry, texture_path: 
     for material in {m.name: m for m in built.materials}.values():  # part materials are few, shared
         set_sh(material, plan.lighting["sh"])
     _place_camera(built.camera, plan)
+    if plan.render.get("scene", "composite") == "grounded":
+        update_ground(built.scene, plan, geometry)
     configure_render_settings(built.scene, plan)
 
 
@@ -102,7 +111,8 @@ def _place_camera(camera, plan) -> None:
 
 def _configure_world(scene) -> None:
     # The body is emission-only (SH lighting in its shader); the background is composited
-    # later from the alpha of a transparent film, so the world contributes nothing.
+    # later from the alpha of a transparent film, so the world contributes nothing (a grounded
+    # scene's sky lights its ground plane: :mod:`.ground`).
     world = bpy.data.worlds.new("World")
     world.use_nodes = True
     world.node_tree.nodes["Background"].inputs["Strength"].default_value = 0.0

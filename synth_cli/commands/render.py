@@ -27,8 +27,8 @@ from synth_cli.farm.workplan import UNITS, Shard, WorkPlan, shard_from_environme
 from synth_core.dataset.format import process_tag
 from synth_core.dataset.index import DatasetIndex
 from synth_core.errors import PlanError, RenderError
-from synth_core.scene.plan import (ENGINES, OSL_DEVICES, PASSES, RENDER_DEVICES, PlanOptions, ScenePlan,
-                                   sample_plan)
+from synth_core.scene.plan import (ENGINES, OSL_DEVICES, PASSES, RENDER_DEVICES, SCENES, PlanOptions,
+                                   ScenePlan, sample_plan)
 
 
 EXECUTORS = ("local", "slurm", "ray")
@@ -84,12 +84,20 @@ def load_config_file(ctx: click.Context, param: click.Parameter, value: str | No
               help="SH lighting as the OSL shader (SURREAL's) or the equivalent node group.")
 @click.option("--engine", type=click.Choice(ENGINES), default="cycles", show_default=True,
               help="Cycles, or Eevee through OpenGL (needs --shading nodes; labels from AOVs).")
+@click.option("--scene", type=click.Choice(SCENES), default="composite", show_default=True,
+              help="composite: the body alone over a 2-D background (SURREAL's); grounded: feet on a "
+                   "ground plane whose shadow (lit from the clip's SH light) darkens the background "
+                   "(Cycles only; labels unchanged).")
 @click.option("--body", "body_source", type=click.Choice(["default", "smpl"]), default="default",
               show_default=True, help="default = free body; smpl = your licensed files.")
 @click.option("--amass", "amass_files", multiple=True, type=click.Path(path_type=Path),
               help="AMASS .npz file(s) to take motion from (repeatable); default: procedural motion.")
 @click.option("--background-dir", type=click.Path(path_type=Path),
               help="A folder of your own background images, used instead of the free ones.")
+@click.option("--texture-dir", type=click.Path(path_type=Path),
+              help="A folder of square UV texture images (PNG/JPEG) for the body, used instead of "
+                   "procedural clothing: e.g. SURREAL's textures with --body smpl, or `synth texture "
+                   "transfer` output. Every file is checked before any worker starts.")
 @click.option("--rgb-format", type=click.Choice(["jpeg", "png"]), default="jpeg", show_default=True)
 @click.option("--no-persistent-data", is_flag=True, help="Rebuild Cycles' scene data every frame.")
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
@@ -123,9 +131,9 @@ def load_config_file(ctx: click.Context, param: click.Parameter, value: str | No
 @click.option("--device", type=click.Choice(RENDER_DEVICES), default="cpu", show_default=True,
               help="Cycles device of every worker; checked before any work (OSL needs cpu or optix).")
 def render(count, unit, out, seed, samples, resolution, frames, passes, shading, body_source, amass_files,
-           background_dir, rgb_format, no_persistent_data, workers, threads, shard, timeout_s, retries,
+           background_dir, texture_dir, rgb_format, no_persistent_data, workers, threads, shard, timeout_s, retries,
            recycle_clips, max_worker_mb, blender, executor, n_jobs, slurm_pairs, address, device,
-           engine) -> None:
+           engine, scene) -> None:
     """Render a dataset of clips into OUT, each with every ground-truth pass.
 
     A clip folder only appears once all its files are written; clips already in OUT are
@@ -143,7 +151,8 @@ def render(count, unit, out, seed, samples, resolution, frames, passes, shading,
         amass_files=tuple(str(p.expanduser().resolve()) for p in amass_files),
         background_kinds=() if background_dir else ("hdri", "photo"),
         background_dir=str(background_dir.expanduser().resolve()) if background_dir else None,
-        persistent_data=not no_persistent_data, rgb_format=rgb_format)
+        texture_dir=str(texture_dir.expanduser().resolve()) if texture_dir else None,
+        persistent_data=not no_persistent_data, rgb_format=rgb_format, scene=scene)
     slurm_parameters = _check_executor(executor, shard, n_jobs, slurm_pairs, address)
     shard = Shard.parse(shard) if shard else (shard_from_environment() or Shard())
     workplan = WorkPlan.of(seed, count, unit, frames)
@@ -275,9 +284,20 @@ def dataset_config(first_seed: int, options: PlanOptions) -> dict:
 
     versions = {name: _version(name) for name in ("synth-humans", "bpy", "numpy")}
     assets = {asset.id: asset.sha256 for asset in load_manifest() if asset.sha256}
-    return {"identity": {"first_seed": first_seed, "options": options.to_dict()},
+    return {"identity": {"first_seed": first_seed, "options": identity_options(options)},
             "provenance": {"versions": versions, "assets": assets, "created": time.time(),
                            "command": sys.argv}}
+
+
+# Options added after datasets were rendered without them, with the value those datasets
+# used: left out of the identity at that value, so such a dataset still resumes.
+OPTIONS_ADDED_LATER = {"scene": "composite", "texture_dir": None}
+
+
+def identity_options(options: PlanOptions) -> dict:
+    """The options that make a dataset, as recorded in its config (see OPTIONS_ADDED_LATER)."""
+    return {key: value for key, value in options.to_dict().items()
+            if key not in OPTIONS_ADDED_LATER or value != OPTIONS_ADDED_LATER[key]}
 
 
 def _version(package: str) -> str | None:

@@ -23,7 +23,22 @@ def body_asset_id(source: str = "default", gender: str = "neutral") -> str:
     return "body/default" if source == "default" else f"body/smpl-{gender}"
 
 
+SMPL_UV_ASSET = "uv/smpl-surreal"
+
+
 @lru_cache(maxsize=8)
 def load_body_model(source: str = "default", gender: str = "neutral") -> BodyModel:
-    """Load (once per process) the body model for ``source`` and ``gender``."""
-    return BodyModel.from_file(assets.require(body_asset_id(source, gender)))
+    """Load (once per process) the body model for ``source`` and ``gender``. An SMPL model
+    without UVs gets SURREAL's UV layout (``smpl_uv.obj``) when that file is installed."""
+    model = BodyModel.from_file(assets.require(body_asset_id(source, gender)))
+    if source == "smpl" and model.data.vt is None and smpl_uv_path() is not None:
+        from synth_core.body.uv_obj import uvs_from_obj, with_uvs
+
+        model = BodyModel(with_uvs(model.data, *uvs_from_obj(smpl_uv_path(), model.data)))
+    return model
+
+
+def smpl_uv_path():
+    """Path of SURREAL's ``smpl_uv.obj`` where installed (next to the SMPL files), else None."""
+    status = assets.check(assets.get_asset(SMPL_UV_ASSET))
+    return status.path if status.ok else None

@@ -35,6 +35,9 @@ SHADINGS = ("osl", "nodes")
 # Render engines: Cycles (every label exact, OSL or nodes) or Eevee (rasterized through OpenGL;
 # nodes shading only, the part labels from an AOV).
 ENGINES = ("cycles", "eevee")
+# Scenes: "composite" (SURREAL: the body alone, composited over a 2-D background) or "grounded"
+# (a shadow-catcher ground plane under the feet, lit from the SH; Cycles only).
+SCENES = ("composite", "grounded")
 MOTION_SOURCES = ("procedural", "amass")
 # Cycles devices (chosen per worker, not per plan); only the CPU and OptiX run OSL.
 RENDER_DEVICES = ("cpu", "cuda", "optix", "hip", "metal", "oneapi")
@@ -71,7 +74,9 @@ class PlanOptions:
     background_kinds: tuple[str, ...] = ("hdri", "photo")
     background_dir: str | None = None
     texture_size: int = 1024
+    texture_dir: str | None = None       # folder of UV texture images (None: procedural)
     visibility_margin_m: float = 0.15
+    scene: str = "composite"             # or "grounded" (shadow catcher under the feet)
 
     def __post_init__(self) -> None:
         validate_render_options(self.width, self.height, self.samples, self.passes,
@@ -92,6 +97,7 @@ class PlanOptions:
             raise PlanError("lens, sensor width and minimum camera distance must be positive")
         if not isinstance(self.keep_body_in_view, bool):
             raise PlanError(f"keep_body_in_view must be true or false, got {self.keep_body_in_view!r}")
+        validate_scene(self.scene, self.engine)
 
     def to_dict(self) -> dict:
         """Plain JSON types (tuples become lists): what workers and config files carry."""
@@ -125,6 +131,14 @@ def validate_render_options(width, height, samples, passes, shading, rgb_format,
         raise PlanError("Eevee cannot run OSL shaders: use shading 'nodes' with engine 'eevee'")
     if rgb_format not in ("jpeg", "png"):
         raise PlanError(f"rgb_format must be 'jpeg' or 'png', got {rgb_format!r}")
+
+
+def validate_scene(scene, engine: str = "cycles") -> None:
+    """Raise :class:`PlanError` for an unknown scene, or one the engine cannot render."""
+    if scene not in SCENES:
+        raise PlanError(f"unknown scene {scene!r}; expected one of {SCENES}")
+    if scene == "grounded" and engine != "cycles":
+        raise PlanError("scene 'grounded' needs engine 'cycles' (its ground plane is a Cycles shadow catcher)")
 
 
 @dataclass(frozen=True)
@@ -190,6 +204,7 @@ def validate_plan(plan: ScenePlan) -> None:
     r = plan.render
     validate_render_options(r["width"], r["height"], r["samples"], tuple(r["passes"]),
                             r["shading"], r["rgb_format"], r.get("engine", "cycles"))
+    validate_scene(r.get("scene", "composite"), r.get("engine", "cycles"))
     if len(plan.lighting.get("sh", ())) != 9:
         raise PlanError("lighting.sh must hold 9 spherical-harmonics coefficients")
     if plan.motion.get("source") not in MOTION_SOURCES:
@@ -226,7 +241,7 @@ def sample_plan(seed: int, options: PlanOptions = PlanOptions()) -> ScenePlan:
         render={"width": options.width, "height": options.height, "samples": options.samples,
                 "shading": options.shading, "engine": options.engine, "passes": list(options.passes),
                 "persistent_data": options.persistent_data, "rgb_format": options.rgb_format,
-                "visibility_margin_m": options.visibility_margin_m},
+                "visibility_margin_m": options.visibility_margin_m, "scene": options.scene},
     )
     plan = replace(plan, camera=_place_camera(component_rng(seed, "camera"), plan, options))
     validate_plan(plan)
@@ -289,6 +304,9 @@ def _amass_window(rng: np.random.Generator, available: int, requested: int, path
 
 
 def _sample_texture(rng: np.random.Generator, options: PlanOptions) -> dict:
+    if options.texture_dir is not None:
+        from synth_core.texture_dir import sample_texture_file
+        return sample_texture_file(rng, options.texture_dir, options.body_source)
     from synth_core.textures import sample_texture_spec
     return {"kind": "procedural", "size": options.texture_size, "spec": sample_texture_spec(rng)}
 
