@@ -14,7 +14,7 @@ from synth_core.body.catalog import load_body_model
 from synth_cli.main import cli
 
 COMMANDS = [[], ["assets"], ["assets", "list"], ["assets", "verify"], ["assets", "build-default-body"],
-            ["body"], ["body", "preview"], ["render"], ["preview"], ["export"]]
+            ["body"], ["body", "preview"], ["render"], ["preview"], ["export"], ["texture"], ["texture", "transfer"]]
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "synth")
