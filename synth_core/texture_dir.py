@@ -12,6 +12,7 @@ full (a truncated JPEG fails in the plan of the clip that uses it).
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 
@@ -31,16 +32,31 @@ def texture_files(folder: str | Path) -> tuple[Path, ...]:
     return _checked_listing(Path(folder).expanduser().resolve())
 
 
-def sample_texture_file(rng: np.random.Generator, folder: str | Path, body_source: str = "default") -> dict:
+def sample_texture_file(rng: np.random.Generator, folder: str | Path, body_source: str = "default",
+                        gender: str | None = None) -> dict:
     """A plan's texture record ``{"kind": "file", "path": absolute}``, one file of the folder
     drawn uniformly by ``rng`` and decoded in full (a corrupt file fails here). SMPL bodies
-    need SURREAL's UV layout (``smpl_uv.obj``) to wear a texture file."""
+    need SURREAL's UV layout (``smpl_uv.obj``) to wear a texture file.
+
+    Gendered folders, like SURREAL's (``female/nongrey_female_0001.jpg``): when some files name
+    a gender (a word of their path relative to the folder, split at ``/ _ - .``), a body of a
+    gender draws among the files naming it (all files if none does)."""
     files = texture_files(folder)
     if body_source == "smpl":
         _require_smpl_uvs()
+    files = files_of_gender(files, Path(folder).expanduser().resolve(), gender)
     path = files[int(rng.integers(len(files)))]
     load_texture_image(path)
     return {"kind": "file", "path": str(path)}
+
+
+def files_of_gender(files: tuple[Path, ...], folder: Path, gender: str | None) -> tuple[Path, ...]:
+    """The files whose path below ``folder`` has ``gender`` as a word, or all of them."""
+    if gender is None:
+        return files
+    words = [set(re.split(r"[/\\_.\-]+", path.relative_to(folder).as_posix().lower())) for path in files]
+    matching = tuple(path for path, names in zip(files, words) if gender in names)
+    return matching or files
 
 
 @lru_cache(maxsize=16)

@@ -4,6 +4,7 @@ and the file's colours reach the rendered body pixels."""
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -32,6 +33,21 @@ def texture_folder(tmp_path):
     (folder / "notes.txt").write_text("not an image, ignored")
     _flat_texture(folder / ".hidden" / "t6.png", (1, 2, 3))   # hidden: skipped
     return folder
+
+
+def test_gendered_folders_dress_each_body_in_its_gender(tmp_path):
+    """SURREAL's layout: female/ and male/ folders, the gender also in the names ("male" is
+    inside "female": words are matched, not substrings)."""
+    folder = tmp_path / "textures"
+    for gender in ("female", "male"):
+        for index in range(3):
+            _flat_texture(folder / gender / f"nongrey_{gender}_{index:04d}.jpg", (90, 90, 90))
+    options = dataclasses.replace(SHORT, texture_dir=str(folder))
+    plans = [sample_plan(seed, options) for seed in range(30)]
+    genders = {plan.body["gender"] for plan in plans}
+    assert genders == {"female", "male"}
+    for plan in plans:
+        assert Path(plan.texture["path"]).parent.name == plan.body["gender"], plan.texture["path"]
 
 
 def test_plans_draw_every_file_of_the_folder_deterministically(texture_folder):

@@ -236,7 +236,7 @@ def sample_plan(seed: int, options: PlanOptions = PlanOptions()) -> ScenePlan:
         placement={"yaw": yaw},
         camera={},
         lighting={"sh": sample_sh(component_rng(seed, "lighting")).tolist()},
-        texture=_sample_texture(component_rng(seed, "texture"), options),
+        texture=_sample_texture(component_rng(seed, "texture"), options, body["gender"]),
         background=_sample_background(component_rng(seed, "background"), options),
         render={"width": options.width, "height": options.height, "samples": options.samples,
                 "shading": options.shading, "engine": options.engine, "passes": list(options.passes),
@@ -303,10 +303,10 @@ def _amass_window(rng: np.random.Generator, available: int, requested: int, path
     return n_frames, int(rng.integers(PAD, available - n_frames - PAD + 1))
 
 
-def _sample_texture(rng: np.random.Generator, options: PlanOptions) -> dict:
+def _sample_texture(rng: np.random.Generator, options: PlanOptions, gender: str) -> dict:
     if options.texture_dir is not None:
         from synth_core.texture_dir import sample_texture_file
-        return sample_texture_file(rng, options.texture_dir, options.body_source)
+        return sample_texture_file(rng, options.texture_dir, options.body_source, gender)
     from synth_core.textures import sample_texture_spec
     return {"kind": "procedural", "size": options.texture_size, "spec": sample_texture_spec(rng)}
 
