@@ -110,26 +110,30 @@ def test_predict_draws_parts_where_the_person_is(segm_run, rendered_dataset, tmp
     from trainers.train import held_out_clips
 
     config, model, _ = load_trained(segm_run, "best", torch.device("cpu"))
-    clip = read_clip(held_out_clips(config, rendered_dataset)[0])
-    frames = np.stack([clip.frame(i)["rgb"] for i in range(clip.n_frames)])
-    video = tmp_path / "clip.mp4"
+    shifts = [(0, 0), (0, 6), (0, -6), (6, 0), (-6, 0)]   # rows, columns
+    ious = []
+    for clip_dir in held_out_clips(config, rendered_dataset)[:4]:
+        clip = read_clip(clip_dir)
+        frames = np.stack([clip.frame(i)["rgb"] for i in range(clip.n_frames)])
+        joints = clip.annotations["joints2d"]
+        low, high = joints.min(axis=(0, 1)), joints.max(axis=(0, 1))
+        box = (*low, *(high - low))
+        for i in range(clip.n_frames):
+            predicted = frame_classes(frames[i], [box], config, model, torch.device("cpu")) > 0
+            truth = clip.frame(i)["segmentation"] > 0
+            moved = [ndimage.shift(predicted, shift, order=0) for shift in shifts]
+            ious.append([(m & truth).sum() / (m | truth).sum() for m in moved])
+    mean_iou = np.mean(ious, axis=0)
+    print(f"foreground IoU in the frame {mean_iou[0]:.3f}; moved 6 px: {np.round(mean_iou[1:], 3)}")
+    # A small network's silhouettes are rough (IoU 0.27-0.65 per frame, 0.48 on average measured),
+    # so what is checked is where they land: warped back into the frame, the prediction overlaps
+    # the person best where it is, not moved 6 px up, down or sideways (0.33-0.45 measured; a wrong
+    # warp puts it beside the person).
+    assert mean_iou[0] > 0.3
+    assert np.all(mean_iou[0] > mean_iou[1:]), mean_iou
+
+    video = tmp_path / "clip.mp4"   # the last held-out clip, through the CLI as a user runs it
     iio.imwrite(video, frames, fps=10, codec="libx264", quality=9)
-    joints = clip.annotations["joints2d"]
-    low, high = joints.min(axis=(0, 1)), joints.max(axis=(0, 1))
-    box = (*low, *(high - low))
-    ious, precisions = [], []
-    for i in range(clip.n_frames):
-        predicted = frame_classes(frames[i], [box], config, model, torch.device("cpu")) > 0
-        truth = clip.frame(i)["segmentation"] > 0
-        near_truth = ndimage.binary_dilation(truth, iterations=2)
-        ious.append((predicted & truth).sum() / (predicted | truth).sum())
-        precisions.append((predicted & near_truth).sum() / max(predicted.sum(), 1))
-    print(f"foreground IoU in the frame {np.mean(ious):.3f}, predicted pixels on the person {np.mean(precisions):.3f}")
-    # a small network's silhouettes are rough (IoU 0.42-0.53 measured), but what it marks lies on
-    # the person (0.83-1.0 measured); a wrong warp back into the frame puts it beside the person
-    # (shifting the prediction by 8 px sideways drops this to ~0.7)
-    assert np.mean(ious) > 0.3
-    assert np.mean(precisions) > 0.8
 
     out = tmp_path / "predicted"
     result = synth("predict", "--run", segm_run, "--video", video, "--out", out, "--device", "cpu",
