@@ -209,29 +209,3 @@ def test_a_camera_below_the_ground_is_refused_before_rendering(tmp_path):
     with pytest.raises(RenderError, match="not above the ground"):
         run_worker(plan, tmp_path / "clip")
     assert not (tmp_path / "clip").exists()
-
-
-@pytest.mark.slow  # renders seven clips in Blender
-def test_a_worker_reusing_its_scene_renders_grounded_clips_as_a_fresh_worker(tmp_path):
-    """A long-lived worker moves its ground, sun and sky to the next grounded clip in place,
-    and rebuilds when the scene kind changes; every pass equals a fresh worker's, bit for bit."""
-    from synth_cli.farm.workers import WorkerProcess, render_job
-
-    grounded = dataclasses.replace(OPTIONS, scene="grounded", samples=2)
-    composite = dataclasses.replace(OPTIONS, samples=2)
-    sequence = [("a", 4, grounded), ("b", 6, grounded), ("c", 6, composite), ("d", 3, grounded)]
-    worker = WorkerProcess("w", tmp_path / "scratch")
-    events = []
-    try:
-        for name, seed, options in sequence:
-            result = render_job(worker, tmp_path / name, {"plan": sample_plan(seed, options).to_dict()}, events.append)
-            assert result.ok, result.message
-    finally:
-        worker.stop()
-    assert len([e for e in events if e["event"] == "ready"]) == 1  # one process rendered them all
-    for name, seed, options in sequence[1:]:
-        run_worker(sample_plan(seed, options), tmp_path / f"{name}_fresh")
-        reused, fresh = read_clip(tmp_path / name), read_clip(tmp_path / f"{name}_fresh")
-        for t in range(fresh.n_frames):
-            for key, value in fresh.frame(t).items():
-                assert np.array_equal(reused.frame(t)[key], value), (name, t, key)

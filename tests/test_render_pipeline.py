@@ -175,15 +175,22 @@ def test_a_killed_workers_ram_folder_is_removed_by_the_next_worker(tmp_path, mon
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([alive.name, other_host.name])
 
 
-@pytest.mark.slow  # renders six clips in Blender
-def test_a_worker_reusing_its_scene_renders_what_a_fresh_worker_renders(tmp_path):
+NODES = dataclasses.replace(TINY, shading="nodes", samples=4)
+GROUNDED = dataclasses.replace(TINY, scene="grounded")
+
+
+@pytest.mark.slow  # renders seven clips in Blender
+@pytest.mark.parametrize("sequence", [
+    [("a", 5, TINY), ("b", 6, TINY), ("c", 6, NODES), ("d", 7, NODES)],            # c: another shading
+    [("a", 4, GROUNDED), ("b", 6, GROUNDED), ("c", 6, TINY), ("d", 3, GROUNDED)],   # c, d: another scene kind
+], ids=["shading", "grounded"])
+def test_a_worker_reusing_its_scene_renders_what_a_fresh_worker_renders(tmp_path, sequence):
     """A long-lived worker turns its last clip's scene into the next one's in place (texture,
-    lighting, camera, body, render settings) when the body model, shading and engine allow, and
-    builds a new one otherwise; either way every pass equals a fresh worker's, bit for bit."""
+    lighting, camera, body, ground, sun and sky, render settings) when the body model, shading,
+    engine and scene kind allow, and builds a new one otherwise; either way every pass equals a
+    fresh worker's, bit for bit."""
     from synth_cli.farm.workers import WorkerProcess, render_job
 
-    nodes = dataclasses.replace(TINY, shading="nodes", samples=4)
-    sequence = [("a", 5, TINY), ("b", 6, TINY), ("c", 6, nodes), ("d", 7, nodes)]  # c: another shading
     worker = WorkerProcess("w", tmp_path / "scratch")
     events = []
     try:
