@@ -1,22 +1,24 @@
-"""Blender add-on: everything that touches bpy (scene building, shaders, passes, artist UI).
+"""Blender add-on: everything that touches bpy.
 
-Scaffold: scene building and rendering arrive with the rendering issue. The add-on
-follows Blender's own add-on layout: operators, properties and panels in separate
-modules, and one ``classes`` tuple registered here.
+- :mod:`.scene`: the one place a scene plan becomes a Blender scene (``build_scene``, ``scene_for``);
+- :mod:`.render`: passes, EXR read-back and render devices;
+- :mod:`.worker`: the headless worker (``python -m blender_addon.worker``) the CLI renders with;
+- :mod:`.ui`: the artist UI (settings, operators, 3D-viewport sidebar panels, tab "Synth"),
+  which builds scenes only through :mod:`.scene` and renders only through :mod:`.worker`.
+
+``register()`` registers the UI (Blender's add-on layout: properties, operators and panels in
+modules of their own, one ``classes`` tuple: ``blender_addon.ui.classes``). The worker never
+imports :mod:`.ui`.
 """
-
-classes: tuple = ()
 
 
 def register() -> None:
-    import bpy
+    from . import ui
 
-    for cls in classes:
-        bpy.utils.register_class(cls)
+    ui.register()
 
 
 def unregister() -> None:
-    import bpy
+    from . import ui
 
-    for cls in reversed(classes):
-        bpy.utils.unregister_class(cls)
+    ui.unregister()

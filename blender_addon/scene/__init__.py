@@ -64,7 +64,9 @@ def scene_for(plan, geometry: ClipGeometry, texture_path: Path, previous: BuiltS
 
 def build_scene(plan, geometry: ClipGeometry, texture_path: Path) -> BuiltScene:
     """Build the plan's clip in a fresh, empty Blender scene."""
-    bpy.ops.wm.read_factory_settings(use_empty=True)
+    # The factory start-up file without reading factory preferences: those would disable every
+    # add-on, this one too when an artist builds a scene from its panels.
+    bpy.ops.wm.read_homefile(use_empty=True, use_factory_startup=True)
     scene = bpy.context.scene
     mesh = build_posed_mesh(body_model_of(plan), geometry)
     materials = build_part_materials(mesh, texture_path, plan.lighting["sh"], plan.render["shading"])

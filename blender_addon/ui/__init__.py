@@ -1,0 +1,28 @@
+"""The artist UI: settings on the scene (:mod:`.properties`), operators (:mod:`.operators`) and
+3D-viewport sidebar panels (:mod:`.panels`). Imported by ``blender_addon.register()`` only:
+the headless worker never imports it, and it builds scenes only through
+:mod:`blender_addon.scene` and renders only through :mod:`blender_addon.worker`.
+"""
+
+from __future__ import annotations
+
+from . import operators, panels, properties
+
+# Registration order: the property group first (the Scene pointer needs it), panels last.
+classes = properties.classes + operators.classes + panels.classes
+
+
+def register() -> None:
+    import bpy
+
+    for cls in classes:
+        bpy.utils.register_class(cls)
+    properties.register_scene_pointer()
+
+
+def unregister() -> None:
+    import bpy
+
+    properties.unregister_scene_pointer()
+    for cls in reversed(classes):
+        bpy.utils.unregister_class(cls)
