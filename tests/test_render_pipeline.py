@@ -208,3 +208,34 @@ def test_a_worker_reusing_its_scene_renders_what_a_fresh_worker_renders(tmp_path
                 assert np.array_equal(frame_reused[key], frame_fresh[key]), (name, key)
         for key, value in fresh[1].annotations.items():
             assert np.array_equal(reused[1].annotations[key], value), (name, key)
+
+
+@pytest.mark.slow  # renders two clips in Blender
+def test_render_plan_file_reproduces_an_edited_plan(tmp_path):
+    """`synth render --plan FILE` renders exactly the plan (here with lighting no sampler made,
+    as an artist's edit in the add-on gives), as the worker renders it."""
+    plan = sample_plan(3, dataclasses.replace(TINY, n_frames=1))
+    plan = dataclasses.replace(plan, lighting={"sh": [1.3, 0.4, 0.2, -0.3, 0.0, 0.1, 0.0, 0.0, 0.05]})
+    (tmp_path / "plan.json").write_text(plan.to_json())
+    result = CliRunner().invoke(cli, ["render", "--plan", str(tmp_path / "plan.json"), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    run_worker(plan, tmp_path / "reference")
+    rendered, reference = read_clip(tmp_path / "out" / "clip_00000003"), read_clip(tmp_path / "reference")
+    assert rendered.meta["plan"] == plan.to_dict()
+    for key, value in reference.frame(0).items():
+        assert np.array_equal(rendered.frame(0)[key], value), key
+    again = CliRunner().invoke(cli, ["render", "--plan", str(tmp_path / "plan.json"), "--out", str(tmp_path / "out")])
+    assert again.exit_code == 1 and "already exists" in again.output
+
+
+@pytest.mark.parametrize("extra, content, message", [
+    (["--n", "2", "--samples", "4"], None, "--plan fixes what --n, --samples would choose"),
+    ([], '{"seed": 1}', "is not a valid scene plan"),
+    ([], "not json", "is not a valid scene plan"),
+])
+def test_render_plan_file_refuses_bad_input_before_rendering(tmp_path, extra, content, message):
+    path = tmp_path / "plan.json"
+    path.write_text(content if content is not None else sample_plan(3, dataclasses.replace(TINY, n_frames=1)).to_json())
+    result = CliRunner().invoke(cli, ["render", "--plan", str(path), "--out", str(tmp_path / "out"), *extra])
+    assert result.exit_code == 1 and message in " ".join(result.output.split()), result.output
+    assert not (tmp_path / "out").exists()

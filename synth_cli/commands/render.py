@@ -130,10 +130,14 @@ def load_config_file(ctx: click.Context, param: click.Parameter, value: str | No
                    "$RAY_ADDRESS, else a private cluster on this machine (127.0.0.1 only).")
 @click.option("--device", type=click.Choice(RENDER_DEVICES), default="cpu", show_default=True,
               help="Cycles device of every worker; checked before any work (OSL needs cpu or optix).")
-def render(count, unit, out, seed, samples, resolution, frames, passes, shading, body_source, amass_files,
+@click.option("--plan", "plan_file", type=click.Path(path_type=Path, dir_okay=False),
+              help="Render exactly this scene plan (JSON, e.g. exported by the add-on) into OUT/clip_<seed>; "
+                   "the plan fixes everything the sampling flags would choose.")
+@click.pass_context
+def render(ctx, count, unit, out, seed, samples, resolution, frames, passes, shading, body_source, amass_files,
            background_dir, texture_dir, rgb_format, no_persistent_data, workers, threads, shard, timeout_s, retries,
            recycle_clips, max_worker_mb, blender, executor, n_jobs, slurm_pairs, address, device,
-           engine, scene) -> None:
+           engine, scene, plan_file) -> None:
     """Render a dataset of clips into OUT, each with every ground-truth pass.
 
     A clip folder only appears once all its files are written; clips already in OUT are
@@ -143,6 +147,8 @@ def render(count, unit, out, seed, samples, resolution, frames, passes, shading,
 
     Example: `synth render --n 1 --out demo_out --frames 10`.
     """
+    if plan_file is not None:
+        return render_plan_file(ctx, plan_file, out, blender, threads, device, timeout_s)
     width, height = parse_resolution(resolution)
     options = PlanOptions(
         width=width, height=height, samples=samples, n_frames=frames, shading=shading, engine=engine,
@@ -192,6 +198,40 @@ def render(count, unit, out, seed, samples, resolution, frames, passes, shading,
             out.rmdir()
         raise
     _report(console, out, summary)
+
+
+# Flags whose choices a scene plan already holds: refused together with --plan.
+PLAN_FIXES = ("count", "unit", "seed", "samples", "resolution", "frames", "passes", "shading", "engine", "body_source",
+              "amass_files", "background_dir", "texture_dir", "rgb_format", "no_persistent_data", "scene",
+              "workers", "shard", "executor", "n_jobs", "slurm_pairs", "address")
+
+
+def render_plan_file(ctx: click.Context, plan_file: Path, out: Path, blender, threads, device: str,
+                     timeout_s) -> None:
+    """`synth render --plan FILE --out OUT`: one clip, OUT/clip_<seed>, exactly as the plan says."""
+    given = [name for name in PLAN_FIXES
+             if ctx.get_parameter_source(name) not in (None, click.core.ParameterSource.DEFAULT)]
+    if given:
+        flags = ", ".join("--" + next(p.opts[0] for p in ctx.command.params if p.name == n).lstrip("-")
+                          for n in given)
+        raise RenderError(f"--plan fixes what {flags} would choose: give the plan alone")
+    try:
+        plan = ScenePlan.from_json(plan_file.read_text())
+    except OSError as exc:
+        raise RenderError(f"cannot read plan file {plan_file}: {exc.strerror or exc}") from None
+    except PlanError as exc:
+        raise PlanError(f"{plan_file} is not a valid scene plan: {exc}") from None
+    if threads or device != "cpu" or blender:
+        raise RenderError("--plan renders with this Python's bpy on the CPU; --threads, --device and "
+                          "--blender are for datasets")
+    _require_bpy()
+    out, _ = prepare_output(out)
+    clip_dir = out / clip_name(plan.seed)
+    if clip_dir.exists():
+        raise RenderError(f"{clip_dir} already exists: nothing already rendered is overwritten")
+    with Console(stderr=True).status(f"Rendering {plan_file.name} ({plan.motion['n_frames']} frames)..."):
+        run_worker(plan, clip_dir, timeout_s=timeout_s)
+    click.echo(str(clip_dir))
 
 
 def _check_executor(executor: str, shard: str | None, n_jobs: int, slurm_pairs, address) -> dict:
