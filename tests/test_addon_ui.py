@@ -21,7 +21,7 @@ from synth_core.scene.plan import PASSES, ScenePlan
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "tests" / "blender_scripts" / "addon_ui.py"
-UI_MODULES = sorted((ROOT / "blender_addon" / "ui").glob("*.py"))
+UI_MODULES = sorted((ROOT / "blender_addon" / "ui").rglob("*.py"))
 
 
 def run_check(*args: str) -> str:

@@ -1,5 +1,6 @@
 """The artist UI: settings on the scene (:mod:`.properties`), operators (:mod:`.operators`) and
-3D-viewport sidebar panels (:mod:`.panels`). Imported by ``blender_addon.register()`` only:
+3D-viewport sidebar panels (:mod:`.panels`), each a package with one module per panel topic
+(scene, body, motion, look, camera, ground truth, plan). Imported by ``blender_addon.register()`` only:
 the headless worker never imports it, and it builds scenes only through
 :mod:`blender_addon.scene` and renders only through :mod:`blender_addon.worker`.
 """

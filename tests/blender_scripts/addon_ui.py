@@ -69,7 +69,7 @@ class LayoutRecorder:
         assert name in properties or hasattr(data, name), f"{data!r} has no property {name!r}"
         if index >= 0:
             assert index < properties[name].array_length, f"{name}[{index}] is past its end"
-        self.drawn["props"].append((type(data).__name__, name))
+        self.drawn["props"].append((data.bl_rna.identifier, name))
 
     def operator(self, idname, **kwargs):
         assert operator_exists(idname), f"no operator {idname!r}"
@@ -103,6 +103,20 @@ def check_register() -> None:
         assert not operator_exists("synth.sample_scene")
 
 
+def visible_settings(group) -> set:
+    """(group type, property) of every setting an artist may change: ``group``'s and, for the
+    topic groups it points at, theirs."""
+    visible = set()
+    for prop in group.bl_rna.properties:
+        if prop.identifier in ("rna_type", "name") or prop.is_hidden:
+            continue
+        if prop.type == "POINTER":
+            visible |= visible_settings(getattr(group, prop.identifier))
+        else:
+            visible.add((group.bl_rna.identifier, prop.identifier))
+    return visible
+
+
 def check_panels() -> None:
     from blender_addon.ui.properties import SynthSettings
 
@@ -115,12 +129,11 @@ def check_panels() -> None:
             assert (cls.bl_space_type, cls.bl_region_type, cls.bl_category) == ("VIEW_3D", "UI", "Synth")
             result = draw(cls)
             assert result["props"] or result["operators"], f"{cls.__name__} drew nothing"
-            drawn.update(name for _, name in result["props"])
-    # Every setting an artist may change is on a panel.
-    visible = {p.identifier for p in SynthSettings.bl_rna.properties
-               if p.identifier not in ("rna_type", "name") and not p.is_hidden}
+            drawn.update(result["props"])
+    # Every setting an artist may change is on a panel, those of the topic groups too.
+    visible = visible_settings(settings)
     assert visible <= drawn, f"settings on no panel: {sorted(visible - drawn)}"
-    print(json.dumps({"drawn": sorted(drawn)}))
+    print(json.dumps({"drawn": sorted(".".join(item) for item in drawn)}))
 
 
 def check_ranges() -> None:
@@ -149,7 +162,8 @@ def check_ranges() -> None:
     assert [item.identifier for item in properties["scene_kind"].enum_items] == list(SCENES)
     assert properties["shading"].default == defaults.shading and properties["scene_kind"].default == defaults.scene
     assert [name for name in PASSES if properties[pass_property(name)].default] == list(defaults.passes)
-    assert properties["sh"].array_length == 9 and properties["plan_json"].is_hidden
+    from blender_addon.ui.properties.look import LookSettings
+    assert LookSettings.bl_rna.properties["sh"].array_length == 9 and properties["plan_json"].is_hidden
 
 
 def check_misspelt() -> None:
@@ -170,7 +184,7 @@ def check_misspelt() -> None:
 
 def check_operators(out_dir: Path) -> None:
     from blender_addon.ui.properties import plan_options
-    from blender_addon.ui.operators import body_materials
+    from blender_addon.ui.operators.common import body_materials
     from blender_addon.scene.materials import SH_NAMES
     from synth_core.scene.lighting import sample_sh
     from blender_addon.ui.properties import pass_property
@@ -187,17 +201,17 @@ def check_operators(out_dir: Path) -> None:
     assert (settings.seed, settings.width, settings.height) == (7, 64, 48), "settings lost on building"
     assert settings.plan_json == expected.to_json()
     assert "Cube" not in bpy.data.objects and len(body_materials()) > 0
-    assert np.allclose(settings.sh, expected.lighting["sh"], atol=1e-6)
+    assert np.allclose(settings.look.sh, expected.lighting["sh"], atol=1e-6)
 
-    sh_seed = settings.sh_seed
+    sh_seed = settings.look.sh_seed
     assert bpy.ops.synth.sample_sh() == {"FINISHED"}
     sampled = sample_sh(np.random.default_rng(sh_seed))
-    assert np.array_equal(np.float32(settings.sh), np.float32(sampled))
+    assert np.array_equal(np.float32(settings.look.sh), np.float32(sampled))
     assert np.array_equal(np.float32(json.loads(settings.plan_json)["lighting"]["sh"]), np.float32(sampled))
     for material in body_materials():
         node = material.node_tree.nodes["SH"]
         assert np.array_equal(np.float32([node.inputs[n].default_value for n in SH_NAMES]), np.float32(sampled))
-    assert settings.sh_seed == sh_seed + 1
+    assert settings.look.sh_seed == sh_seed + 1
 
     exported = out_dir / "plan.json"
     before = settings.plan_json

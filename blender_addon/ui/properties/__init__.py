@@ -1,38 +1,35 @@
-"""The add-on's settings on each scene (``scene.synth``): what ``sample_plan`` is given, the
-passes to write, the current plan (JSON) and its SH lighting for the Look panel.
+"""The add-on's settings on each scene (``scene.synth``): the clip's seed and render options
+(what ``sample_plan`` is given), the passes to write, the current plan (JSON), and one group per
+panel topic (``scene.synth.body``, ``.motion``, ``.look``, ``.camera``: modules of their own).
 
 Defaults come from :class:`~synth_core.scene.plan.PlanOptions` and ranges from the limits in
-:mod:`synth_core.scene.plan`, so the panels offer exactly what a plan accepts.
+:mod:`synth_core.scene.plan`, so the panels offer exactly what a plan accepts. Each topic module
+has ``show(group, plan)``, which puts a plan's values on its group (:func:`show_plan`).
 """
 
-
 import bpy
-from bpy.props import BoolProperty, EnumProperty, FloatVectorProperty, IntProperty, StringProperty
+from bpy.props import BoolProperty, EnumProperty, IntProperty, PointerProperty, StringProperty
 
 from synth_core.scene.plan import MAX_RESOLUTION, MAX_SAMPLES, PASSES, SCENES, SHADINGS, PlanOptions
+
+from . import body, camera, look, motion
 
 DEFAULTS = PlanOptions()
 # validate_render_options' smallest width and height, PlanOptions' longest clip (literals there).
 MIN_RESOLUTION = 16
 MAX_FRAMES = 100_000
 MAX_SEED = 2**31 - 1  # Blender's IntProperty is a signed 32-bit integer
-SH_SIZE = 9
-SH_LABELS = ("L00", "L1-1", "L10", "L11", "L2-2", "L2-1", "L20", "L21", "L22")  # SURREAL's order
 SHADING_LABELS = {"osl": ("OSL", "SURREAL's sh.osl shader (Cycles on the CPU or OptiX)"),
                   "nodes": ("Nodes", "The same lighting as a node group (any device, Eevee)")}
 SCENE_LABELS = {"composite": ("Composite", "The body alone, composited over a 2-D background (SURREAL)"),
                 "grounded": ("Grounded", "A shadow-catcher ground plane under the feet, lit from the SH")}
+# The topic groups: attribute of scene.synth -> module (its settings class, show()).
+TOPICS = {"body": body, "motion": motion, "look": look, "camera": camera}
 
 
 def pass_property(name: str) -> str:
     """The property that says whether pass ``name`` is written."""
     return f"pass_{name}"
-
-
-def _sh_changed(settings, context) -> None:
-    from . import operators  # late: operators import this module
-
-    operators.apply_sh_from_settings(settings)
 
 
 class SynthSettings(bpy.types.PropertyGroup):
@@ -51,16 +48,13 @@ class SynthSettings(bpy.types.PropertyGroup):
                              default=DEFAULTS.scene)
     plan_json: StringProperty(name="Plan", description="The current scene plan (JSON)", default="",
                               options={"HIDDEN"})
-    sh: FloatVectorProperty(name="SH lighting", description="Spherical-harmonics lighting (SURREAL's order)",
-                            size=SH_SIZE, default=(0.0,) * SH_SIZE, soft_min=-1.5, soft_max=1.5,
-                            update=_sh_changed)
-    sh_seed: IntProperty(name="SH seed", description="Seed of the next 'Sample like SURREAL'",
-                         default=0, min=0, max=MAX_SEED)
 
 
 for _name in PASSES:  # one switch per pass of the dataset format, on as in PlanOptions
     SynthSettings.__annotations__[pass_property(_name)] = BoolProperty(
         name=_name.replace("_", " ").capitalize(), default=_name in DEFAULTS.passes)
+for _topic, _module in TOPICS.items():
+    SynthSettings.__annotations__[_topic] = PointerProperty(type=_module.SETTINGS)
 
 
 def plan_options(settings) -> PlanOptions:
@@ -72,22 +66,46 @@ def plan_options(settings) -> PlanOptions:
                    n_frames=settings.frames, shading=settings.shading, scene=settings.scene_kind, passes=passes)
 
 
+def show_plan(settings, plan) -> None:
+    """Put ``plan``'s values on the panels: seed, render options, passes and every topic's."""
+    r = plan.render
+    settings.seed, settings.width, settings.height, settings.samples = plan.seed, r["width"], r["height"], r["samples"]
+    settings.frames = plan.motion.get("requested_frames", plan.motion["n_frames"])
+    settings.shading, settings.scene_kind = r["shading"], r.get("scene", "composite")
+    for name in PASSES:
+        setattr(settings, pass_property(name), name in r["passes"])
+    for topic, module in TOPICS.items():
+        module.show(getattr(settings, topic), plan)
+
+
 def snapshot(settings) -> dict:
-    """The settings as plain values (building a scene reads factory settings, which drops them)."""
+    """The settings as plain values, topic groups as nested dicts (building a scene reads the
+    factory start-up file, which drops them)."""
     values = {}
-    for name in settings.bl_rna.properties.keys():
-        if name not in ("rna_type", "name"):
-            value = getattr(settings, name)
-            values[name] = tuple(value) if name == "sh" else value  # not a view into the old scene
+    for prop in settings.bl_rna.properties:
+        name = prop.identifier
+        if name in ("rna_type", "name"):
+            continue
+        value = getattr(settings, name)
+        if prop.type == "POINTER":
+            values[name] = snapshot(value)
+        elif getattr(prop, "is_array", False):
+            values[name] = tuple(value)  # not a view into the old scene
+        else:
+            values[name] = value
     return values
 
 
 def restore(settings, values: dict) -> None:
     for name, value in values.items():
-        setattr(settings, name, value)
+        if isinstance(value, dict):
+            restore(getattr(settings, name), value)
+        else:
+            setattr(settings, name, value)
 
 
-classes = (SynthSettings,)
+# Registration order: the topic groups before the group that points at them.
+classes = tuple(cls for module in TOPICS.values() for cls in module.classes) + (SynthSettings,)
 
 
 def register_scene_pointer() -> None:

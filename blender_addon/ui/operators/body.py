@@ -1,0 +1,3 @@
+"""The Body panel's operators."""
+
+classes = ()

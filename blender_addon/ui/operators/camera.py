@@ -1,0 +1,3 @@
+"""The Camera panel's operators."""
+
+classes = ()

@@ -1,0 +1,3 @@
+"""The Motion panel's operators."""
+
+classes = ()
