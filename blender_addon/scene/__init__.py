@@ -32,6 +32,7 @@ LABEL_FILTER_WIDTH = 0.01
 RGB_FILTER_WIDTH = 1.5
 # Blender's identifiers of the plan's engines.
 ENGINE_IDS = {"cycles": "CYCLES", "eevee": "BLENDER_EEVEE"}
+BODY_NAME = "Body"
 
 
 @dataclass
@@ -62,13 +63,22 @@ def scene_for(plan, geometry: ClipGeometry, texture_path: Path, previous: BuiltS
     return build_scene(plan, geometry, texture_path)
 
 
+def built_scene_in(scene, plan) -> BuiltScene | None:
+    """The scene :func:`build_scene` made for ``plan`` (for a later edit of the plan to update
+    in place through :func:`scene_for`), or None when ``scene`` holds no built body."""
+    mesh = bpy.data.objects.get(BODY_NAME)
+    if mesh is None or scene.camera is None or mesh.name not in scene.objects:
+        return None
+    return BuiltScene(scene, mesh, scene.camera, list(mesh.data.materials), scene_layout(plan))
+
+
 def build_scene(plan, geometry: ClipGeometry, texture_path: Path) -> BuiltScene:
     """Build the plan's clip in a fresh, empty Blender scene."""
     # The factory start-up file without reading factory preferences: those would disable every
     # add-on, this one too when an artist builds a scene from its panels.
     bpy.ops.wm.read_homefile(use_empty=True, use_factory_startup=True)
     scene = bpy.context.scene
-    mesh = build_posed_mesh(body_model_of(plan), geometry)
+    mesh = build_posed_mesh(body_model_of(plan), geometry, BODY_NAME)
     materials = build_part_materials(mesh, texture_path, plan.lighting["sh"], plan.render["shading"])
     camera = _build_camera(plan)
     scene.camera = camera
@@ -158,6 +168,8 @@ def configure_render_settings(scene, plan) -> None:
     render.pixel_aspect_x = render.pixel_aspect_y = 1.0
     render.use_persistent_data = bool(plan.render["persistent_data"])
     render.use_border = False
+    # The timeline spans the clip's frames 0..T-1 (the artist's scrubbing; renders pose the body).
+    scene.frame_start, scene.frame_end = 0, int(plan.motion["n_frames"]) - 1
     set_output_format(scene, "labels")
     scene.view_settings.view_transform = "Standard"
     set_sampling(scene, "rgb", plan)

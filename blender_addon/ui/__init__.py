@@ -19,11 +19,14 @@ def register() -> None:
     for cls in classes:
         bpy.utils.register_class(cls)
     properties.register_scene_pointer()
+    bpy.app.handlers.save_pre.append(operators.common.pack_session_images)
 
 
 def unregister() -> None:
     import bpy
 
+    if operators.common.pack_session_images in bpy.app.handlers.save_pre:
+        bpy.app.handlers.save_pre.remove(operators.common.pack_session_images)
     properties.unregister_scene_pointer()
     for cls in reversed(classes):
         bpy.utils.unregister_class(cls)

@@ -224,7 +224,8 @@ def check_operators(out_dir: Path) -> None:
     settings = bpy.context.scene.synth
     assert settings.plan_json == before, "export -> import changed the plan"
     assert (settings.seed, settings.width, settings.pass_depth) == (7, 64, True), "the panels do not show the plan"
-    assert all(image.packed_file for image in bpy.data.images if image.source == "FILE"), "texture not kept"
+    bpy.ops.wm.save_as_mainfile(filepath=str(out_dir / "scene.blend"))
+    assert all(image.packed_file for image in bpy.data.images if image.source == "FILE"), "texture not saved"
 
     settings = bpy.context.scene.synth
     settings.pass_normals = False  # the Ground truth panel's passes go into the exported plan

@@ -9,9 +9,11 @@ factory start-up file (a fresh, empty file), which drops the scene's ``synth`` s
 operator that builds carries them over (:func:`rebuilt`).
 """
 
+import json
 import tempfile
 from contextlib import contextmanager
 from dataclasses import replace
+from functools import lru_cache
 from pathlib import Path
 
 import bpy
@@ -38,11 +40,95 @@ def plan_to_write(settings) -> ScenePlan:
     return plan
 
 
+_showing = False
+
+
+def showing_plan() -> bool:
+    """True while :func:`store_plan` puts a plan on the panels: settings' update callbacks
+    return at once then (the plan is not being edited)."""
+    return _showing
+
+
 def store_plan(settings, plan: ScenePlan) -> None:
     """Make ``plan`` the scene's: its JSON, and its values on every panel (an imported plan
     shows what it renders)."""
+    global _showing
     settings.plan_json = plan.to_json()
-    show_plan(settings, plan)
+    _showing = True
+    try:
+        show_plan(settings, plan)
+    finally:
+        _showing = False
+
+
+def clip_frame(context, plan: ScenePlan) -> int:
+    """The clip frame (0-based, rendered frames) the timeline is at: a build sets the scene's
+    frame range to the clip's frames 0..T-1."""
+    return min(max(context.scene.frame_current, 0), int(plan.motion["n_frames"]) - 1)
+
+
+def apply_plan(context, plan: ScenePlan) -> None:
+    """Make ``plan``, an edit of the scene's plan, the scene's, as the worker turns one clip's
+    scene into the next (:func:`blender_addon.scene.scene_for`): in place when the body model,
+    shading, engine and scene kind are unchanged (live: shape, pose, texture, lighting, camera,
+    ground), else a fresh build. The body then shows the timeline's frame."""
+    from blender_addon.scene import built_scene_in, scene_for
+    from blender_addon.scene.body import set_posed_vertices
+    from synth_core.scene.clip import PAD
+
+    settings = context.scene.synth
+    validate_plan(plan)
+    geometry, texture_path = live_inputs(plan)
+    old = current_plan(settings)
+    previous = built_scene_in(context.scene, old) if old is not None else None
+    with rebuilt(context):  # a fresh build replaces the scene
+        built = scene_for(plan, geometry, texture_path, previous)
+    store_plan(bpy.context.scene.synth, plan)
+    set_posed_vertices(built.mesh, geometry.vertices_world, PAD + clip_frame(bpy.context, plan))
+
+
+def live_inputs(plan: ScenePlan):
+    """(geometry, texture path) of a plan, as the worker's prepare_inputs makes them, remembered
+    for the last plans: dragging a slider edits one part of the plan at a time."""
+    body_motion = json.dumps([plan.body, plan.motion, plan.placement], sort_keys=True)
+    geometry = _geometry(body_motion, plan.to_json())
+    if plan.render.get("scene", "composite") == "grounded":
+        from blender_addon.scene.ground import check_camera_above_ground
+
+        check_camera_above_ground(plan, geometry)
+    return geometry, _texture(json.dumps([plan.texture, plan.body], sort_keys=True), plan.to_json())
+
+
+@lru_cache(maxsize=2)
+def _geometry(key: str, plan_json: str):  # keyed by what the geometry depends on
+    from synth_core.scene.clip import evaluate_clip
+
+    return evaluate_clip(ScenePlan.from_json(plan_json))
+
+
+@lru_cache(maxsize=8)
+def _texture(key: str, plan_json: str) -> Path:
+    from blender_addon.worker import write_texture
+
+    folder = Path(tempfile.mkdtemp(prefix="texture-", dir=session_folder()))
+    return write_texture(ScenePlan.from_json(plan_json), folder)
+
+
+@lru_cache(maxsize=1)
+def session_folder() -> Path:
+    """Where this Blender session keeps the textures it made (Blender's own temporary folder,
+    removed when Blender quits); saving the file packs them (:func:`pack_session_images`)."""
+    return Path(tempfile.mkdtemp(prefix="synth-addon-", dir=bpy.app.tempdir or None))
+
+
+@bpy.app.handlers.persistent
+def pack_session_images(*_) -> None:
+    """Before a save: pack the images made in this session into the file (they live in a
+    temporary folder). Live edits keep them unpacked: a packed image reloads its packed bytes."""
+    folder = session_folder()
+    for image in bpy.data.images:
+        if image.filepath and not image.packed_file and folder in Path(bpy.path.abspath(image.filepath)).parents:
+            image.pack()
 
 
 @contextmanager
@@ -56,18 +142,14 @@ def rebuilt(context):
 
 
 def build_plan(context, plan: ScenePlan) -> None:
-    """Build ``plan``'s scene as the worker does: its inputs evaluated by the worker's
-    prepare_inputs, the scene by blender_addon.scene.build_scene."""
+    """Build ``plan``'s scene afresh as the worker does (its inputs as the worker's
+    prepare_inputs makes them, the scene by blender_addon.scene.build_scene)."""
     from blender_addon.scene import build_scene
-    from blender_addon.worker import prepare_inputs
 
-    with tempfile.TemporaryDirectory(prefix="synth-addon-") as work_dir:
-        geometry, texture_path, _ = prepare_inputs(plan, Path(work_dir))
-        with rebuilt(context):
-            build_scene(plan, geometry, texture_path)
-        for image in bpy.data.images:  # Blender reads images lazily: keep the texture in the file
-            if image.filepath and Path(bpy.path.abspath(image.filepath)).parent == Path(work_dir):
-                image.pack()
+    validate_plan(plan)
+    geometry, texture_path = live_inputs(plan)
+    with rebuilt(context):
+        build_scene(plan, geometry, texture_path)
     store_plan(bpy.context.scene.synth, plan)
 
 
