@@ -40,7 +40,19 @@ def plan_to_write(settings) -> ScenePlan:
     return plan
 
 
+NEW_FILE_TITLE = "Start a new Blender file?"
+NEW_FILE_MESSAGE = "Building a scene starts a new file, as the renderer's worker does: unsaved changes are lost"
+
 _showing = False
+
+
+def confirm_new_file(operator, context, event):
+    """An operator's invoke() for operators that build: ask first when the open file has unsaved
+    changes (building reads the factory start-up file, like File > New)."""
+    if bpy.data.is_dirty:
+        return context.window_manager.invoke_confirm(operator, event, title=NEW_FILE_TITLE,
+                                                      message=NEW_FILE_MESSAGE, icon="WARNING")
+    return operator.execute(context)
 
 
 def showing_plan() -> bool:
@@ -58,7 +70,19 @@ def store_plan(settings, plan: ScenePlan) -> None:
     try:
         show_plan(settings, plan)
     finally:
-        _showing = False
+        NEW_FILE_TITLE = "Start a new Blender file?"
+NEW_FILE_MESSAGE = "Building a scene starts a new file, as the renderer's worker does: unsaved changes are lost"
+
+_showing = False
+
+
+def confirm_new_file(operator, context, event):
+    """An operator's invoke() for operators that build: ask first when the open file has unsaved
+    changes (building reads the factory start-up file, like File > New)."""
+    if bpy.data.is_dirty:
+        return context.window_manager.invoke_confirm(operator, event, title=NEW_FILE_TITLE,
+                                                      message=NEW_FILE_MESSAGE, icon="WARNING")
+    return operator.execute(context)
 
 
 def clip_frame(context, plan: ScenePlan) -> int:

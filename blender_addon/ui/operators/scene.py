@@ -5,7 +5,7 @@ import bpy
 from synth_core.errors import SynthError
 
 from ..properties import plan_options
-from .common import build_plan
+from .common import build_plan, confirm_new_file
 
 
 class SYNTH_OT_sample_scene(bpy.types.Operator):
@@ -14,6 +14,9 @@ class SYNTH_OT_sample_scene(bpy.types.Operator):
     bl_idname = "synth.sample_scene"
     bl_label = "Sample Scene"
     bl_options = {"REGISTER", "UNDO"}
+
+    def invoke(self, context, event):
+        return confirm_new_file(self, context, event)
 
     def execute(self, context):
         from synth_core.scene.plan import sample_plan
