@@ -15,7 +15,18 @@ imports :mod:`.ui`.
 def register() -> None:
     from . import ui
 
+    use_blender_datafiles()
     ui.register()
+
+
+def use_blender_datafiles() -> None:
+    """Tell synth_core where this Blender keeps its data files (the HDRIs): inside a Blender
+    binary they are not in the ``bpy`` package (:func:`synth_core.assets.use_blender_datafiles`)."""
+    import bpy
+
+    from synth_core import assets
+
+    assets.use_blender_datafiles(bpy.utils.system_resource("DATAFILES"))
 
 
 def unregister() -> None:

@@ -40,6 +40,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 
 def _register() -> None:
+    from synth_cli.commands.addon import addon
     from synth_cli.commands.assets import assets
     from synth_cli.commands.body import body
     from synth_cli.commands.export import export
@@ -51,6 +52,7 @@ def _register() -> None:
     from synth_cli.commands.train import evaluate, predict, train
     from synth_cli.commands.validate import validate
 
+    cli.add_command(addon)
     cli.add_command(assets)
     cli.add_command(body)
     cli.add_command(export)

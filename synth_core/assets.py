@@ -16,6 +16,13 @@ Locations come in two kinds:
 
 Free assets carry ``sha256`` and ``size``; licensed ones cannot (releases differ) and are
 checked for presence instead.
+
+Inside a Blender binary, ``bpy`` is Blender's own package, not the pip module whose folder holds
+Blender's data files: the add-on calls :func:`use_blender_datafiles` with
+``bpy.utils.system_resource('DATAFILES')`` when it is enabled, and files of package ``bpy``
+under ``<version>/datafiles/`` (the HDRIs) are then looked up there. It also makes
+:func:`synth_core.backgrounds.background_pool` refuse an incomplete pool, so a plan sampled in
+Blender is the CLI's plan or an error.
 """
 
 from __future__ import annotations
@@ -108,6 +115,21 @@ def user_asset_dir(location: dict) -> Path | None:
     return None
 
 
+BLENDER_DATAFILES_MARKER = "/datafiles/"  # a bpy package path "5.0/datafiles/<file>"
+_blender_datafiles: list[Path] = []  # set by the add-on inside Blender (use_blender_datafiles)
+
+
+def use_blender_datafiles(folder: str | Path | None) -> None:
+    """Running inside Blender: resolve bpy's data files in ``folder`` (Blender's datafiles);
+    None: back to the bpy package's folder."""
+    _blender_datafiles[:] = [] if folder is None else [Path(folder)]
+
+
+def blender_datafiles() -> Path | None:
+    """Blender's datafiles folder if the add-on declared one (see the module doc), else None."""
+    return _blender_datafiles[0] if _blender_datafiles else None
+
+
 def package_dir(package: str) -> Path | None:
     """Install folder of a package, found without importing it (bpy is slow to import)."""
     spec = importlib.util.find_spec(package)
@@ -121,6 +143,9 @@ def resolve(asset: Asset) -> Path | None:
     location = asset.location
     kind = location.get("type")
     if kind == "package":
+        inside = location["path"].partition(BLENDER_DATAFILES_MARKER)[2]
+        if location["package"] == "bpy" and inside and blender_datafiles() is not None:
+            return blender_datafiles() / inside
         root = package_dir(location["package"])
         return None if root is None else root / location["path"]
     if kind == "user":

@@ -69,9 +69,15 @@ def background_pool(kinds: tuple[str, ...] = ("hdri", "photo"), user_dir: str | 
     if unknown:
         raise BackgroundError(f"unknown background kind(s) {unknown}; expected some of {list(POOL_KINDS)}")
     wanted = {POOL_KINDS[kind] for kind in kinds}
-    pool = sorted(asset.id for asset in assets.load_manifest()
-                  if asset.free and asset.kind in wanted and _is_present(asset)
-                  and not asset.extra.get(EXCLUDED_FIELD))
+    candidates = [asset for asset in assets.load_manifest()
+                  if asset.free and asset.kind in wanted and not asset.extra.get(EXCLUDED_FIELD)]
+    pool = sorted(asset.id for asset in candidates if _is_present(asset))
+    missing = sorted({asset.id for asset in candidates} - set(pool))
+    if missing and assets.blender_datafiles() is not None:  # inside Blender: the CLI's pool or nothing
+        raise BackgroundError(
+            f"background(s) {missing} not found (Blender's datafiles: {assets.blender_datafiles()}); "
+            "plans sampled here would differ from the CLI's; use a background folder of your own "
+            "instead (background_kinds=(), background_dir=FOLDER)")
     if user_dir is not None:
         pool += [FILE_PREFIX + str(path) for path in user_images(user_dir)]
     if not pool:

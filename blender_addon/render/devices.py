@@ -52,7 +52,9 @@ def eevee_renderer() -> str:
 
     bpy.ops.wm.read_factory_settings(use_empty=True)
     scene = bpy.context.scene
-    scene.render.engine = "BLENDER_EEVEE"
+    from blender_addon.scene import ENGINE_IDS
+
+    scene.render.engine = ENGINE_IDS["eevee"]
     scene.render.resolution_x = scene.render.resolution_y = 8
     scene.eevee.taa_render_samples = 1
     scene.camera = bpy.data.objects.new("Camera", bpy.data.cameras.new("Camera"))

@@ -135,11 +135,47 @@ def despeckle_shadow(alpha: np.ndarray, segmentation: np.ndarray) -> np.ndarray:
     Index, is a part) is blended from its own value, kept where the Gaussian average of the
     shadow around it reaches ``SHADOW_KEEP_ALPHA`` (cast shadows stay sharp), towards that
     average where it is fainter. The body and its antialiased edge keep Cycles' values."""
-    from scipy import ndimage
-
-    shadow_only = ~ndimage.binary_dilation(segmentation > 0, iterations=SHADOW_BODY_REACH_PX)
-    weight = ndimage.gaussian_filter(shadow_only.astype(np.float32), SHADOW_SIGMA_PX)
-    total = ndimage.gaussian_filter(np.where(shadow_only, alpha, 0.0).astype(np.float32), SHADOW_SIGMA_PX)
+    shadow_only = ~dilate_cross(segmentation > 0, SHADOW_BODY_REACH_PX)
+    weight = gaussian_blur(shadow_only.astype(np.float32), SHADOW_SIGMA_PX)
+    total = gaussian_blur(np.where(shadow_only, alpha, 0.0).astype(np.float32), SHADOW_SIGMA_PX)
     average = total / np.maximum(weight, 1e-6)
     keep = np.clip(average / SHADOW_KEEP_ALPHA, 0.0, 1.0)
     return np.where(shadow_only, keep * alpha + (1.0 - keep) * average, alpha).astype(np.float32)
+
+
+# numpy only: Blender's Python has numpy but not scipy, and the add-on renders grounded scenes too.
+# Both equal scipy.ndimage's defaults (tests/test_addon_package.py compares them).
+
+
+def dilate_cross(mask: np.ndarray, iterations: int) -> np.ndarray:
+    """``scipy.ndimage.binary_dilation(mask, iterations=n)`` with its default cross: the pixels
+    within ``n`` 4-connected steps of a True pixel (nothing comes in from outside the image)."""
+    grown = mask.astype(bool, copy=True)
+    for _ in range(iterations):
+        step = grown.copy()
+        step[1:] |= grown[:-1]
+        step[:-1] |= grown[1:]
+        step[:, 1:] |= grown[:, :-1]
+        step[:, :-1] |= grown[:, 1:]
+        grown = step
+    return grown
+
+
+def gaussian_blur(image: np.ndarray, sigma: float, truncate: float = 4.0) -> np.ndarray:
+    """``scipy.ndimage.gaussian_filter(image, sigma)`` of a 2-D float32 image: a separable
+    kernel of radius ``int(truncate * sigma + 0.5)``, edges mirrored (scipy's ``reflect``,
+    numpy's ``symmetric``), one axis after the other, each rounded back to float32."""
+    radius = int(truncate * sigma + 0.5)
+    offsets = np.arange(-radius, radius + 1, dtype=np.float64)
+    kernel = np.exp(-0.5 * (offsets / sigma) ** 2)
+    kernel /= kernel.sum()
+    result = np.asarray(image, dtype=np.float32)
+    for axis in range(2):
+        pad = [(0, 0), (0, 0)]
+        pad[axis] = (radius, radius)
+        padded = np.pad(result.astype(np.float64), pad, mode="symmetric")
+        length = result.shape[axis]
+        blurred = sum(weight * np.take(padded, np.arange(index, index + length), axis=axis)
+                      for index, weight in enumerate(kernel))
+        result = blurred.astype(np.float32)
+    return result

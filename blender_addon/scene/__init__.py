@@ -30,8 +30,9 @@ from .materials import (MOTION_AOVS, PART_INDEX_AOV, POSITION_AOV, TRUE_NORMAL_A
 # default 1.5-pixel Blackman-Harris filter.
 LABEL_FILTER_WIDTH = 0.01
 RGB_FILTER_WIDTH = 1.5
-# Blender's identifiers of the plan's engines.
-ENGINE_IDS = {"cycles": "CYCLES", "eevee": "BLENDER_EEVEE"}
+# Blender's identifiers of the plan's engines (Blender 4.2-4.5 call Eevee "EEVEE Next").
+ENGINE_IDS = {"cycles": "CYCLES",
+              "eevee": "BLENDER_EEVEE" if bpy.app.version >= (5, 0, 0) else "BLENDER_EEVEE_NEXT"}
 BODY_NAME = "Body"
 
 
@@ -180,11 +181,14 @@ def set_output_format(scene, kind: str) -> None:
     RGBA EXR (the Combined pass alone: a sixth of the bytes to write). 32-bit floats (half
     floats would quantise depth to ~4 mm at 8 m), uncompressed (the file lives a moment)."""
     settings = scene.render.image_settings
+    has_media_type = hasattr(settings, "media_type")  # new in Blender 5.0, set before the format
     if kind == "labels":
-        settings.media_type = "MULTI_LAYER_IMAGE"  # Blender 5.0: multilayer OpenEXR
+        if has_media_type:
+            settings.media_type = "MULTI_LAYER_IMAGE"
         settings.file_format = "OPEN_EXR_MULTILAYER"
     else:
-        settings.media_type = "IMAGE"
+        if has_media_type:
+            settings.media_type = "IMAGE"
         settings.file_format = "OPEN_EXR"
         settings.color_mode = "RGBA"
     settings.color_depth = "32"

@@ -173,11 +173,24 @@ def _key(datablock, data_path: str, frames: np.ndarray, values: np.ndarray, grou
         datablock.animation_data.action = bpy.data.actions.new(f"{datablock.name}Action")
     action = datablock.animation_data.action
     for channel in range(values.shape[1]):
-        curve = action.fcurve_ensure_for_datablock(datablock, data_path, index=channel, group_name=group)
+        curve = _fcurve(action, datablock, data_path, channel, group)
         curve.keyframe_points.add(len(frames))
         curve.keyframe_points.foreach_set("co", np.stack([frames, values[:, channel]], 1).ravel())
         curve.keyframe_points.foreach_set("interpolation", np.full(len(frames), 1))  # LINEAR
         curve.update()
+
+
+def _fcurve(action, datablock, data_path: str, index: int, group: str):
+    """The action's F-Curve for ``data_path[index]`` on ``datablock``'s slot (Blender 5.0's layered
+    actions); Blender 4.2-4.5: the legacy collection, which in 4.4-4.5 keys the first slot."""
+    if hasattr(action, "fcurve_ensure_for_datablock"):
+        return action.fcurve_ensure_for_datablock(datablock, data_path, index=index, group_name=group)
+    curve = action.fcurves.find(data_path, index=index) or action.fcurves.new(data_path, index=index,
+                                                                              action_group=group)
+    animation = datablock.animation_data
+    if getattr(animation, "action_slot", False) is None and len(action.slots):  # 4.4-4.5: bind the slot
+        animation.action_slot = action.slots[0]
+    return curve
 
 
 def _matrix_to_quaternion(rotations: np.ndarray) -> np.ndarray:
