@@ -180,7 +180,7 @@ def test_motion_clip_validates_and_windows():
     with pytest.raises(MotionError, match="window"):
         clip.window(-1, 5)
     bad = [dict(pose=np.zeros((10, 23, 3))), dict(transl=np.zeros((9, 3))), dict(fps=0), dict(fps="fast"),
-           dict(source="bvh"), dict(pose=np.full((10, 24, 3), np.nan))]
+           dict(source="mocap"), dict(pose=np.full((10, 24, 3), np.nan))]
     for override in bad:
         fields = dict(pose=np.zeros((10, 24, 3)), transl=np.zeros((10, 3)), fps=30.0, source="amass", name="c")
         fields.update(override)
