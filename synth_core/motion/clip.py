@@ -9,7 +9,7 @@ import numpy as np
 from synth_core.body.parts import NUM_JOINTS
 from synth_core.errors import MotionError
 
-MOTION_SOURCES = ("procedural", "amass", "bvh")
+MOTION_SOURCES = ("procedural", "amass", "bvh", "prior")
 
 
 @dataclass(frozen=True, eq=False)
