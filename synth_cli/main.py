@@ -44,6 +44,7 @@ def _register() -> None:
     from synth_cli.commands.assets import assets
     from synth_cli.commands.body import body
     from synth_cli.commands.export import export
+    from synth_cli.commands.occluders import occluders
     from synth_cli.commands.inspect import inspect
     from synth_cli.commands.preview import preview
     from synth_cli.commands.render import render
@@ -56,6 +57,7 @@ def _register() -> None:
     cli.add_command(assets)
     cli.add_command(body)
     cli.add_command(export)
+    cli.add_command(occluders)
     cli.add_command(preview)
     cli.add_command(render)
     cli.add_command(status)
