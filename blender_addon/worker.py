@@ -96,11 +96,47 @@ def render_clip(plan: ScenePlan, out_dir: Path, work_dir: Path, threads: int | N
                 device: str = "cpu", timings: "Timings | None" = None, previous=None):
     """Render the plan's clip into ``out_dir``; returns the scene, for the next clip to update
     in place (``previous``: the scene of this worker's last clip, or None to build one)."""
-    from blender_addon.render.devices import enable_device
-    from blender_addon.scene import scene_for
+    return run_to_end(clip_steps(plan, out_dir, work_dir, threads, device, timings, previous))
+
+
+def clip_steps(plan: ScenePlan, out_dir: Path, work_dir: Path, threads: int | None = None,
+               device: str = "cpu", timings: "Timings | None" = None, previous=None):
+    """:func:`render_clip` one step at a time, for a caller that must stay responsive (the
+    add-on's modal operator): yields ``(renders done, renders in all)`` once the scene is built
+    and the clip folder started, then after each frame (:func:`frame_steps`); returns the
+    scene. Closing it early (``steps.close()``) ends the clip as an error does: no partial
+    folder is left."""
     from synth_core.dataset import ClipWriter
 
     timings = timings or Timings()
+    built, geometry, background = prepare_scene(plan, work_dir, threads, device, timings, previous)
+    r = plan.render
+    n_frames = geometry.rendered.stop - geometry.rendered.start
+    with exr_folder(work_dir, r["height"] * r["width"]) as exr_dir, \
+            ClipWriter(out_dir, r["height"], r["width"], n_frames, tuple(r["passes"]), rgb_format=r["rgb_format"]) as writer:
+        # On any error the writer deletes its partial folder: no half-written clip is left.
+        renderer = BoxRenderer(built.scene, plan, exr_dir, timings)
+        yield from frame_steps(plan, built, geometry, background, writer, renderer, work_dir)
+    emit("done", out=str(out_dir), frames=n_frames, rss_mb=resident_memory_mb(), timings=timings.as_dict())
+    return built
+
+
+def run_to_end(steps):
+    """Run a generator of steps to its end; returns what it returns."""
+    while True:
+        try:
+            next(steps)
+        except StopIteration as end:
+            return end.value
+
+
+def prepare_scene(plan: ScenePlan, work_dir: Path, threads: int | None, device: str, timings: "Timings",
+                  previous=None):
+    """The plan's inputs loaded and checked, and its scene (``previous`` updated in place when
+    it fits, else a fresh build) ready to render: (scene, geometry, background)."""
+    from blender_addon.render.devices import enable_device
+    from blender_addon.scene import scene_for
+
     with timings.measure("inputs"):
         geometry, texture_path, background = prepare_inputs(plan, work_dir)
     with timings.measure("build"):
@@ -109,15 +145,33 @@ def render_clip(plan: ScenePlan, out_dir: Path, work_dir: Path, threads: int | N
     if threads:  # how many cores this worker may use; the pixels do not depend on it
         built.scene.render.threads_mode, built.scene.render.threads = "FIXED", int(threads)
         os.environ.setdefault("LP_NUM_THREADS", str(threads))  # Mesa's llvmpipe (Eevee), read at its start
-    r = plan.render
-    n_frames = geometry.rendered.stop - geometry.rendered.start
-    with exr_folder(work_dir, r["height"] * r["width"]) as exr_dir, \
-            ClipWriter(out_dir, r["height"], r["width"], n_frames, tuple(r["passes"]), rgb_format=r["rgb_format"]) as writer:
-        # On any error the writer deletes its partial folder: no half-written clip is left.
+    return built, geometry, background
+
+
+def render_frame(plan: ScenePlan, index: int, work_dir: Path, device: str = "cpu", previous=None):
+    """Clip frame ``index`` (0-based) of every pass of the plan, rendered as :func:`render_clip`
+    renders it but written nowhere: (scene, {pass: array as the clip stores it})."""
+    from synth_core.imaging import linear_to_srgb_uint8
+
+    n_frames = int(plan.motion["n_frames"])
+    if not 0 <= index < n_frames:
+        raise RenderError(f"frame {index} is outside the clip's frames 0..{n_frames - 1}")
+    timings = Timings()
+    built, geometry, background = prepare_scene(plan, work_dir, None, device, timings, previous)
+    passes = tuple(plan.render["passes"])
+    with exr_folder(work_dir, plan.render["height"] * plan.render["width"]) as exr_dir:
         renderer = BoxRenderer(built.scene, plan, exr_dir, timings)
-        write_frames(plan, built, geometry, background, writer, renderer, work_dir)
-    emit("done", out=str(out_dir), frames=n_frames, rss_mb=resident_memory_mb(), timings=timings.as_dict())
-    return built
+        box = renderer.pose(built.mesh, geometry.vertices_world, geometry.rendered.start + index)
+        arrays = {}
+        if "rgb" in passes:
+            arrays["rgb"] = renderer.rgb(box, background, linear_to_srgb_uint8(background))
+        arrays.update(label_passes(renderer.labels(box), passes))
+    return built, arrays
+
+
+def label_passes(labels: dict[str, np.ndarray], passes) -> dict[str, np.ndarray]:
+    """The label arrays of a render that the plan's passes ask for."""
+    return {name: labels[name] for name in passes if name in labels}
 
 
 class Timings:
@@ -181,9 +235,11 @@ def resident_memory_mb() -> float:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def write_frames(plan: ScenePlan, built, geometry: ClipGeometry, background: np.ndarray, writer,
-                 renderer: "BoxRenderer", work_dir: Path) -> None:
-    """Render and write every frame, then the clip's annotations. Cycles with node shading:
+def frame_steps(plan: ScenePlan, built, geometry: ClipGeometry, background: np.ndarray, writer,
+                renderer: "BoxRenderer", work_dir: Path):
+    """Render and write every frame, then the clip's annotations; yields ``(renders done,
+    renders in all)`` before the first render, then after each frame's last render (a step ends
+    with no render half done: each starts by posing the body). Cycles with node shading:
     each frame is posed once and rendered RGB then labels. Cycles with OSL: all RGB frames
     first, then all labels (labels need SVM, and switching between OSL and SVM recompiles the
     shaders). Eevee: all RGB, then all labels too (switching its sample count per frame
@@ -195,13 +251,18 @@ def write_frames(plan: ScenePlan, built, geometry: ClipGeometry, background: np.
     with_rgb = "rgb" in passes
     interleaved = with_rgb and plan.render.get("engine", "cycles") == "cycles" and plan.render["shading"] != "osl"
     background_srgb = linear_to_srgb_uint8(background)
-    emit("start", frames=len(frames), renders=len(frames) * (2 if with_rgb else 1))
+    renders = len(frames) * (2 if with_rgb else 1)
+    emit("start", frames=len(frames), renders=renders)
+    done = 0
+    yield done, renders
     if with_rgb and not interleaved:
         for index, frame in enumerate(frames):
             box = renderer.pose(built.mesh, geometry.vertices_world, frame)
             rgb = renderer.rgb(box, background, background_srgb)
             np.save(work_dir / f"rgb_{index:06d}.npy", rgb)  # on disk: clips can be long and large
             emit("render", kind="rgb", frame=index)
+            done += 1
+            yield done, renders
     depths = []
     for index, frame in enumerate(frames):
         box = renderer.pose(built.mesh, geometry.vertices_world, frame)
@@ -209,14 +270,17 @@ def write_frames(plan: ScenePlan, built, geometry: ClipGeometry, background: np.
         if interleaved:
             arrays["rgb"] = renderer.rgb(box, background, background_srgb)
             emit("render", kind="rgb", frame=index)
+            done += 1  # no step ends here: the labels need the body as posed for this frame
         elif with_rgb:
             arrays["rgb"] = np.load(work_dir / f"rgb_{index:06d}.npy")
         labels = renderer.labels(box)
         depths.append(labels["depth"])
-        arrays.update((name, labels[name]) for name in passes if name in labels)
+        arrays.update(label_passes(labels, passes))
         with renderer.timings.measure("write"):
             writer.write_frame(index, **arrays)
         emit("render", kind="labels", frame=index)
+        done += 1
+        yield done, renders
     # The joints of the numpy model that posed the rendered mesh.
     annotations = build_annotations(plan, geometry, geometry.joints_world[geometry.rendered], np.array(depths))
     writer.finish(clip_meta(plan), annotations)

@@ -12,11 +12,11 @@ import scipy.io
 from click.testing import CliRunner
 from PIL import Image
 
-from synth_cli.commands.preview import colour_wheel, flow_to_colour
 from synth_cli.exporters import surreal
 from synth_cli.main import cli
 from synth_core.body.parts import part_palette
 from synth_core.dataset import read_clip
+from synth_core.visualize import colour_wheel, flow_to_colour
 from tests.test_dataset_format import H, W, make_annotations, make_frames, make_meta, write_clip
 
 N_FRAMES = 5

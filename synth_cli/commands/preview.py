@@ -10,16 +10,13 @@ import numpy as np
 from synth_core.body.parts import JOINT_NAMES, SMPL_PARENTS, part_palette
 from synth_core.dataset import Clip, read_clip
 from synth_core.errors import DatasetFormatError
+from synth_core.visualize import depth_to_colour, flow_to_colour, normals_to_colour
 
 COLUMNS = ("rgb", "depth", "segmentation", "flow_forward", "normals", "joints")
 TITLE_PX = 22          # band above each row of panels, for the panel titles
 MIN_PANEL_PX = 160     # small clips are enlarged by an integer factor up to this width
 DPI = 100
 BACKGROUND = "#1e1e1e"
-
-# Middlebury colour wheel (Baker et al. 2011): numbers of hues between the six primaries
-# red, yellow, green, cyan, blue, magenta, chosen so that perceptually similar steps follow.
-WHEEL_SEGMENTS = (("RY", 15), ("YG", 6), ("GC", 4), ("CB", 11), ("BM", 13), ("MR", 6))
 
 
 @click.command("preview")
@@ -55,56 +52,6 @@ def parse_frames(text: str | None, n_frames: int) -> list[int]:
         raise DatasetFormatError(f"--frames {text}: the clip has frames 0..{n_frames - 1}"
                                  + (f"; {', '.join(map(str, bad))} are outside" if bad else ""))
     return frames
-
-
-# ---------------------------------------------------------------------------------------------
-# Colourings (pure numpy; uint8 H x W x 3)
-
-
-def colour_wheel() -> np.ndarray:
-    """55 x 3 colours in [0, 1], red -> yellow -> green -> cyan -> blue -> magenta -> red."""
-    rows = []
-    for name, count in WHEEL_SEGMENTS:
-        ramp = np.floor(255 * np.arange(count) / count) / 255
-        up, down, full, zero = ramp, 1 - ramp, np.ones(count), np.zeros(count)
-        rows.append({"RY": (full, up, zero), "YG": (down, full, zero), "GC": (zero, full, up),
-                     "CB": (zero, down, full), "BM": (up, zero, full), "MR": (full, zero, down)}[name])
-    return np.concatenate([np.stack(channels, axis=1) for channels in rows])
-
-
-def flow_to_colour(flow: np.ndarray, max_magnitude: float | None = None) -> np.ndarray:
-    """Middlebury flow colouring: hue = direction (dx right, dy down; right = red), saturation =
-    magnitude / max_magnitude (white = no motion); beyond max_magnitude colours are darkened."""
-    u, v = flow[..., 0].astype(np.float64), flow[..., 1].astype(np.float64)
-    if max_magnitude is None:
-        max_magnitude = float(np.sqrt(u ** 2 + v ** 2).max(initial=0))
-    scale = max(max_magnitude, 1e-9)
-    u, v = u / scale, v / scale
-    radius = np.sqrt(u ** 2 + v ** 2)
-    wheel = colour_wheel()
-    position = (np.arctan2(-v, -u) / np.pi + 1) / 2 * (len(wheel) - 1)
-    k0 = np.floor(position).astype(int)
-    k1 = (k0 + 1) % len(wheel)
-    f = (position - k0)[..., None]
-    colour = (1 - f) * wheel[k0] + f * wheel[k1]
-    inside = (radius <= 1)[..., None]
-    colour = np.where(inside, 1 - radius[..., None] * (1 - colour), colour * 0.75)
-    return np.round(colour * 255).astype(np.uint8)
-
-
-def depth_to_colour(depth: np.ndarray, near: float, far: float) -> np.ndarray:
-    from matplotlib import colormaps
-
-    t = np.clip((far - depth) / max(far - near, 1e-9), 0, 1)  # near -> 1 (red end of turbo)
-    colour = colormaps["turbo"](t)[..., :3]
-    colour[depth <= 0] = 0
-    return np.round(colour * 255).astype(np.uint8)
-
-
-def normals_to_colour(normals: np.ndarray) -> np.ndarray:
-    colour = (normals + 1) / 2
-    colour[np.all(normals == 0, axis=-1)] = 0
-    return np.round(np.clip(colour, 0, 1) * 255).astype(np.uint8)
 
 
 # ---------------------------------------------------------------------------------------------
