@@ -17,7 +17,8 @@ nearer than what is behind it, so every pass agrees (:func:`apply_occluders`):
 - rgb: the patch's pixels; segmentation: :data:`OCCLUDER_ID`; depth: ``depth_m`` (camera z);
 - flow: the card's own image motion, ``velocity_px`` (forward) and its negative (backward);
 - normals: towards the camera, (0, 0, -1) in camera coordinates (OpenCV: z forward);
-- ``joints_visible``: a joint whose pixel an occluder covers nearer than the joint is hidden.
+- ``joints_visible``: follows from the depth: a joint behind a card is hidden, as behind any
+  nearer surface.
 
 **Total occlusion** (``{"start", "frames"}``): those frames show no person at all, as a
 detector failure would (Doersch & Zisserman blank them): the person's pixels become the
@@ -155,32 +156,27 @@ def card_layer(card: dict, patch: np.ndarray, frame: int, height: int, width: in
     return texels[..., 3] > 127, texels[..., :3]
 
 
-def apply_occluders(frame: dict, spec: dict | None, bank: OccluderBank, index: int, background_srgb: np.ndarray,
-                    joints_uv: np.ndarray, joints_depth: np.ndarray, visible: np.ndarray) -> np.ndarray:
-    """Occlude one rendered frame in place (``frame``: the pass arrays a clip writes, any
-    subset; ``rgb`` sRGB uint8 composited) and return the joints still visible. Cards are
-    drawn far to near, each where it is nearer than what is already there."""
+def apply_occluders(frame: dict, spec: dict | None, bank: OccluderBank, index: int,
+                    background_srgb: np.ndarray) -> None:
+    """Occlude one rendered frame in place (``frame``: the pass arrays a clip writes, any subset,
+    with ``depth``; ``rgb`` is sRGB uint8, composited). Cards are drawn far to near, each where it
+    is nearer than what is already there. Joint visibility then follows from the occluded depth
+    (a joint behind a card is hidden as behind any nearer surface); a totally occluded frame
+    hides every joint (:func:`totally_occluded`)."""
     if not spec:
-        return visible
+        return
     height, width = background_srgb.shape[:2]
-    depth = frame.get("depth")
-    visible = visible.copy()
+    depth = frame["depth"]
     if totally_occluded(spec, index + 1)[index]:
         person = (frame["segmentation"] > 0) if "segmentation" in frame else (depth > 0)
         _fill(frame, person, rgb=background_srgb, segmentation=0, depth=0.0, flow=0.0, normals=0.0)
-        return np.zeros_like(visible)
-    scene_depth = depth if depth is not None else np.zeros((height, width), dtype=np.float32)
+        return
     for card in sorted(spec["cards"], key=lambda c: -c["depth_m"]):
         mask, rgb = card_layer(card, bank.patches[card["patch"]], index, height, width)
-        nearer = mask & ((scene_depth <= 0) | (scene_depth > card["depth_m"]))
-        flow = np.asarray(card["velocity_px"], dtype=np.float32)
+        nearer = mask & ((depth <= 0) | (depth > card["depth_m"]))
         _fill(frame, nearer, rgb=rgb, segmentation=OCCLUDER_ID, depth=card["depth_m"],
-              flow=flow, normals=np.array([0.0, 0.0, -1.0], dtype=np.float32))
-        scene_depth = np.where(nearer, card["depth_m"], scene_depth)
-        px = np.clip(np.round(joints_uv).astype(int), [0, 0], [width - 1, height - 1])
-        on_card = nearer[px[:, 1], px[:, 0]] & (joints_depth > card["depth_m"])
-        visible &= ~on_card
-    return visible
+              flow=np.asarray(card["velocity_px"], dtype=np.float32),
+              normals=np.array([0.0, 0.0, -1.0], dtype=np.float32))
 
 
 def _fill(frame: dict, where: np.ndarray, rgb, segmentation, depth, flow, normals) -> None:
