@@ -25,7 +25,7 @@ import pytest
 from click.testing import CliRunner
 
 from synth_cli.builders import addon_package
-from synth_cli.builders.addon_package import AddonPackageError, blender_platforms, build_extension, make_wheel
+from synth_cli.builders.addon_package import blender_platforms, build_extension, make_wheel
 from synth_cli.main import cli
 from synth_core import assets
 from synth_core.backgrounds import background_pool

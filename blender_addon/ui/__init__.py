@@ -20,11 +20,14 @@ def register() -> None:
         bpy.utils.register_class(cls)
     properties.register_scene_pointer()
     bpy.app.handlers.save_pre.append(operators.common.pack_session_images)
+    bpy.app.handlers.frame_change_post.append(operators.motion.pose_at_frame)  # scrubbing poses the body
 
 
 def unregister() -> None:
     import bpy
 
+    if operators.motion.pose_at_frame in bpy.app.handlers.frame_change_post:
+        bpy.app.handlers.frame_change_post.remove(operators.motion.pose_at_frame)
     if operators.common.pack_session_images in bpy.app.handlers.save_pre:
         bpy.app.handlers.save_pre.remove(operators.common.pack_session_images)
     properties.unregister_scene_pointer()

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
 
 from synth_core import assets
 from synth_core.body.model import BodyModel
@@ -31,11 +35,41 @@ def load_body_model(source: str = "default", gender: str = "neutral") -> BodyMod
     """Load (once per process) the body model for ``source`` and ``gender``. An SMPL model
     without UVs gets SURREAL's UV layout (``smpl_uv.obj``) when that file is installed."""
     model = BodyModel.from_file(assets.require(body_asset_id(source, gender)))
-    if source == "smpl" and model.data.vt is None and smpl_uv_path() is not None:
+    return _with_smpl_uvs(model) if source == "smpl" else model
+
+
+def load_model_path(path: str) -> BodyModel:
+    """The SMPL-format model in file ``path`` (.npz or .pkl, read by the safe loaders; a plan's
+    ``body["model_path"]``), loaded once per process and again when the file changes; without
+    UVs it gets SURREAL's, as :func:`load_body_model` gives installed SMPL files."""
+    resolved = Path(path).expanduser().resolve()
+    try:
+        modified = resolved.stat().st_mtime_ns
+    except OSError:
+        modified = -1  # the loader names the missing file
+    return _load_model_file(str(resolved), modified)
+
+
+@lru_cache(maxsize=4)
+def _load_model_file(path: str, modified_ns: int) -> BodyModel:
+    return _with_smpl_uvs(BodyModel.from_file(path))
+
+
+def _with_smpl_uvs(model: BodyModel) -> BodyModel:
+    if model.data.vt is None and smpl_uv_path() is not None:
         from synth_core.body.uv_obj import uvs_from_obj, with_uvs
 
         model = BodyModel(with_uvs(model.data, *uvs_from_obj(smpl_uv_path(), model.data)))
     return model
+
+
+@lru_cache(maxsize=4)
+def without_pose_correctives(model: BodyModel) -> BodyModel:
+    """``model`` posed by linear blend skinning alone (its pose-corrective blend shapes off):
+    the same mesh, shape and skeleton."""
+    if not np.any(model.data.posedirs):
+        return model
+    return BodyModel(replace(model.data, posedirs=np.zeros_like(model.data.posedirs)))
 
 
 def smpl_uv_path():

@@ -26,15 +26,21 @@ def intrinsics(lens_mm: float, sensor_width_mm: float, width: int, height: int) 
                      [0.0, 0.0, 1.0]])
 
 
-def look_at(location, target, up=(0.0, 0.0, 1.0)) -> np.ndarray:
+def look_at(location, target, up=(0.0, 0.0, 1.0), roll: float = 0.0) -> np.ndarray:
     """World -> camera ``R|t`` (3 x 4, OpenCV axes) of a camera at ``location`` looking at
-    ``target`` with world ``up`` appearing up in the image."""
+    ``target`` with world ``up`` appearing up in the image, then turned by ``roll`` radians about
+    its viewing axis (in-plane roll): right-handed about the forward axis, so a positive roll
+    turns the camera's right (x) axis towards its down (y) axis and the scene appears turned
+    counter-clockwise in the image. Roll 0 is exactly the unrolled camera."""
     location = np.asarray(location, dtype=np.float64)
     forward = np.asarray(target, dtype=np.float64) - location
     forward /= np.linalg.norm(forward)
     right = np.cross(forward, np.asarray(up, dtype=np.float64))
     right /= np.linalg.norm(right)
     down = np.cross(forward, right)
+    if roll:
+        c, s = np.cos(roll), np.sin(roll)
+        right, down = c * right + s * down, c * down - s * right
     rotation = np.stack([right, down, forward])  # rows: camera axes in world coordinates
     return np.concatenate([rotation, (-rotation @ location)[:, None]], axis=1)
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from synth_core.body import lbs
-from synth_core.body.catalog import load_body_model
+from synth_core.body.catalog import load_body_model, load_model_path, without_pose_correctives
 from synth_core.body.model import BodyModel
 from synth_core.scene import camera as cam
 
@@ -41,7 +41,18 @@ class ClipGeometry:
 
 
 def body_model_of(plan) -> BodyModel:
+    """The plan's body model: the file ``body["model_path"]`` names (an SMPL-format file the
+    artist chose), else the installed model of its source and gender."""
+    if plan.body.get("model_path"):
+        return load_model_path(plan.body["model_path"])
     return load_body_model(plan.body["source"], _model_gender(plan))
+
+
+def posing_model_of(plan) -> BodyModel:
+    """The model that poses the plan's body: its body model, without the pose-corrective blend
+    shapes when ``body["pose_correctives"]`` is false (absent: on)."""
+    model = body_model_of(plan)
+    return model if plan.body.get("pose_correctives", True) else without_pose_correctives(model)
 
 
 def _model_gender(plan) -> str:
@@ -93,7 +104,7 @@ def _select(clip, index):
 def evaluate_clip(plan, with_vertices: bool = True) -> ClipGeometry:
     """The plan's body over its padded frames."""
     motion, frames = motion_window(plan)
-    return pose_body(body_model_of(plan), plan.body["betas"], motion.pose, motion.transl,
+    return pose_body(posing_model_of(plan), plan.body["betas"], motion.pose, motion.transl,
                      plan.body_to_world, frames, with_vertices)
 
 

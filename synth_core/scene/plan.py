@@ -187,7 +187,10 @@ class ScenePlan:
 
     @property
     def body_to_world(self) -> np.ndarray:
-        return cam.body_to_world(self.placement["yaw"])
+        """The body's yaw, and its ``placement["lift"]`` metres up world Z (snap to ground)."""
+        matrix = cam.body_to_world(self.placement["yaw"])
+        matrix[2, 3] = float(self.placement.get("lift", 0.0))
+        return matrix
 
     @property
     def intrinsics(self) -> np.ndarray:
@@ -196,7 +199,9 @@ class ScenePlan:
 
     @property
     def extrinsics(self) -> np.ndarray:
-        return cam.look_at(self.camera["location"], self.camera["target"])
+        """World -> camera ``R|t``: at ``location`` looking at ``target``, turned by the optional
+        ``camera["roll"]`` (radians about the viewing axis; absent: 0, :func:`cam.look_at`)."""
+        return cam.look_at(self.camera["location"], self.camera["target"], roll=float(self.camera.get("roll", 0.0)))
 
 
 def validate_plan(plan: ScenePlan) -> None:
@@ -211,10 +216,23 @@ def validate_plan(plan: ScenePlan) -> None:
         raise PlanError(f"unknown motion source {plan.motion.get('source')!r}")
     if int(plan.motion["n_frames"]) < 1:
         raise PlanError(f"motion.n_frames must be >= 1, got {plan.motion['n_frames']}")
-    values = [plan.placement["yaw"], *plan.camera["location"], *plan.camera["target"],
-              *plan.lighting["sh"], *plan.body["betas"]]
+    values = [plan.placement["yaw"], plan.placement.get("lift", 0.0), *plan.camera["location"],
+              *plan.camera["target"], plan.camera.get("roll", 0.0), *plan.lighting["sh"], *plan.body["betas"]]
     if not np.all(np.isfinite(np.asarray(values, dtype=np.float64))):
         raise PlanError("scene plan holds a non-finite number")
+    if np.allclose(plan.camera["location"], plan.camera["target"], rtol=0.0, atol=1e-9):
+        raise PlanError("camera.location and camera.target must differ (the camera looks from one to the other)")
+    _validate_body_options(plan.body)
+
+
+def _validate_body_options(body: dict) -> None:
+    """The optional body keys: ``model_path`` (an SMPL-format file, source "smpl") and
+    ``pose_correctives`` (true or false; absent: true)."""
+    path = body.get("model_path")
+    if path is not None and (not isinstance(path, str) or not path or body.get("source") != "smpl"):
+        raise PlanError(f"body.model_path must name an SMPL-format model file with source 'smpl', got {path!r}")
+    if not isinstance(body.get("pose_correctives", True), bool):
+        raise PlanError(f"body.pose_correctives must be true or false, got {body['pose_correctives']!r}")
 
 
 def component_rng(seed: int, component: str) -> np.random.Generator:
@@ -248,9 +266,50 @@ def sample_plan(seed: int, options: PlanOptions = PlanOptions()) -> ScenePlan:
     return plan
 
 
+def follow_body(previous: ScenePlan, plan: ScenePlan) -> ScenePlan:
+    """``plan``, an edit of ``previous``'s body or motion, with its camera moved as the body
+    moved: by the change of the pelvis' mean over the rendered frames (the point SURREAL's
+    camera looks at). The camera keeps its distance, direction and lens: the artist's framing."""
+    shift = _mean_pelvis(plan) - _mean_pelvis(previous)
+    return camera_moved(plan, shift) if np.any(shift) else plan
+
+
+def snap_to_ground(plan: ScenePlan) -> ScenePlan:
+    """``plan`` with its body lifted (``placement["lift"]``) so that its lowest vertex over the
+    rendered frames is at world z = 0, and the camera lifted with it: the same images, with the
+    ground the feet reach at z = 0 in every 3-D label (joints, camera pose, body_to_world)."""
+    from synth_core.scene.clip import evaluate_clip  # imported late, as in _place_camera
+
+    geometry = evaluate_clip(plan)
+    lowest = float(geometry.vertices_world[geometry.rendered, :, 2].min())
+    plan = replace(plan, placement={**plan.placement, "lift": float(plan.placement.get("lift", 0.0)) - lowest})
+    return camera_moved(plan, np.array([0.0, 0.0, -lowest]))
+
+
+def camera_moved(plan: ScenePlan, shift) -> ScenePlan:
+    """``plan`` with its camera's location and target moved by ``shift`` (world metres)."""
+    camera = {**plan.camera, "location": (np.asarray(plan.camera["location"]) + shift).tolist(),
+              "target": (np.asarray(plan.camera["target"]) + shift).tolist()}
+    return replace(plan, camera=camera)
+
+
+def _mean_pelvis(plan: ScenePlan) -> np.ndarray:
+    from synth_core.scene.clip import evaluate_clip
+
+    geometry = evaluate_clip(plan, with_vertices=False)
+    return geometry.joints_world[geometry.rendered, 0].mean(axis=0)
+
+
 def _sample_body(rng: np.random.Generator, options: PlanOptions) -> dict:
     gender = str(rng.choice(["female", "male"]))
-    if options.body_source == "smpl":
+    betas = sample_betas(rng, options.body_source, gender)
+    return {"source": options.body_source, "gender": gender, "betas": betas}
+
+
+def sample_betas(rng: np.random.Generator, source: str, gender: str) -> list[float]:
+    """A random body shape of ``gender`` as sample_plan draws one: SMPL's 10 betas from a
+    standard normal; the default body's from a random adult phenotype."""
+    if source == "smpl":
         betas = rng.standard_normal(10)
     else:
         space = PhenotypeSpace(load_body_model("default"))
@@ -260,7 +319,7 @@ def _sample_body(rng: np.random.Generator, options: PlanOptions) -> dict:
                               height=float(rng.uniform(0.15, 0.85)),
                               proportions=float(rng.uniform(0.3, 0.7)))
         betas = space.betas(phenotype)
-    return {"source": options.body_source, "gender": gender, "betas": np.asarray(betas).ravel().tolist()}
+    return np.asarray(betas).ravel().tolist()
 
 
 def _sample_motion(rng: np.random.Generator, options: PlanOptions) -> dict:
@@ -315,6 +374,13 @@ def _sample_background(rng: np.random.Generator, options: PlanOptions) -> dict:
     from synth_core.backgrounds import background_pool, sample_background_spec
     pool = background_pool(kinds=options.background_kinds, user_dir=options.background_dir)
     return sample_background_spec(rng, pool)
+
+
+def surreal_camera(plan: ScenePlan, options: PlanOptions = PlanOptions()) -> dict:
+    """The camera :func:`sample_plan` places for ``plan``'s seed and ``options`` (SURREAL's rule,
+    :func:`_place_camera`), around ``plan``'s body and motion as they are now: an edited plan's
+    camera put back where sampling puts it (no roll)."""
+    return _place_camera(component_rng(plan.seed, "camera"), plan, options)
 
 
 def _place_camera(rng: np.random.Generator, plan: ScenePlan, options: PlanOptions) -> dict:

@@ -118,8 +118,6 @@ def visible_settings(group) -> set:
 
 
 def check_panels() -> None:
-    from blender_addon.ui.properties import SynthSettings
-
     blender_addon.register()
     settings = bpy.context.scene.synth
     drawn = set()

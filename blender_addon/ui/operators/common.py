@@ -66,23 +66,11 @@ def store_plan(settings, plan: ScenePlan) -> None:
     shows what it renders)."""
     global _showing
     settings.plan_json = plan.to_json()
-    _showing = True
+    before, _showing = _showing, True
     try:
         show_plan(settings, plan)
     finally:
-        NEW_FILE_TITLE = "Start a new Blender file?"
-NEW_FILE_MESSAGE = "Building a scene starts a new file, as the renderer's worker does: unsaved changes are lost"
-
-_showing = False
-
-
-def confirm_new_file(operator, context, event):
-    """An operator's invoke() for operators that build: ask first when the open file has unsaved
-    changes (building reads the factory start-up file, like File > New)."""
-    if bpy.data.is_dirty:
-        return context.window_manager.invoke_confirm(operator, event, title=NEW_FILE_TITLE,
-                                                      message=NEW_FILE_MESSAGE, icon="WARNING")
-    return operator.execute(context)
+        _showing = before
 
 
 def clip_frame(context, plan: ScenePlan) -> int:
@@ -115,27 +103,43 @@ def live_inputs(plan: ScenePlan):
     """(geometry, texture path) of a plan, as the worker's prepare_inputs makes them, remembered
     for the last plans: dragging a slider edits one part of the plan at a time."""
     body_motion = json.dumps([plan.body, plan.motion, plan.placement], sort_keys=True)
-    geometry = _geometry(body_motion, plan.to_json())
+    geometry = _remembered(_geometries, 2, body_motion, lambda: _geometry(plan))
     if plan.render.get("scene", "composite") == "grounded":
         from blender_addon.scene.ground import check_camera_above_ground
 
         check_camera_above_ground(plan, geometry)
-    return geometry, _texture(json.dumps([plan.texture, plan.body], sort_keys=True), plan.to_json())
+    # The texture depends on the body model (its UVs), not on its shape or pose: shape sliders reuse it.
+    model = {key: value for key, value in plan.body.items() if key not in ("betas", "pose_correctives")}
+    texture_key = json.dumps([plan.texture, model], sort_keys=True)
+    return geometry, _remembered(_textures, 8, texture_key, lambda: _texture(plan))
 
 
-@lru_cache(maxsize=2)
-def _geometry(key: str, plan_json: str):  # keyed by what the geometry depends on
+# Made once per key (what they depend on), for the last few keys (lru_cache would key on the whole plan).
+_geometries: dict = {}
+_textures: dict = {}
+
+
+def _remembered(cache: dict, size: int, key: str, make):
+    if key in cache:
+        cache[key] = cache.pop(key)  # the most recent last
+    else:
+        cache[key] = make()
+        while len(cache) > size:
+            cache.pop(next(iter(cache)))
+    return cache[key]
+
+
+def _geometry(plan: ScenePlan):
     from synth_core.scene.clip import evaluate_clip
 
-    return evaluate_clip(ScenePlan.from_json(plan_json))
+    return evaluate_clip(plan)
 
 
-@lru_cache(maxsize=8)
-def _texture(key: str, plan_json: str) -> Path:
+def _texture(plan: ScenePlan) -> Path:
     from blender_addon.worker import write_texture
 
     folder = Path(tempfile.mkdtemp(prefix="texture-", dir=session_folder()))
-    return write_texture(ScenePlan.from_json(plan_json), folder)
+    return write_texture(plan, folder)
 
 
 @lru_cache(maxsize=1)
@@ -162,7 +166,12 @@ def rebuilt(context):
     try:
         yield
     finally:  # a failed build may have replaced the scene too
-        restore(bpy.context.scene.synth, values)
+        global _showing
+        before, _showing = _showing, True  # settings' update callbacks wait: nothing is edited
+        try:
+            restore(bpy.context.scene.synth, values)
+        finally:
+            _showing = before
 
 
 def build_plan(context, plan: ScenePlan) -> None:
