@@ -444,6 +444,9 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for Cycles (default: all)")
     parser.add_argument("--device", default="cpu", help="cpu, cuda, optix, hip, metal or oneapi")
     args = parser.parse_args(argv)
+    from blender_addon import use_blender_datafiles
+
+    use_blender_datafiles()  # inside a Blender binary its HDRIs are not in the bpy package
     remove_stale_exr_folders()
     if args.serve:
         return serve(sys.stdin, args.threads, args.device)

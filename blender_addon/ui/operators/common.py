@@ -73,10 +73,10 @@ def store_plan(settings, plan: ScenePlan) -> None:
         _showing = before
 
 
-def clip_frame(context, plan: ScenePlan) -> int:
+def clip_frame(scene, plan: ScenePlan) -> int:
     """The clip frame (0-based, rendered frames) the timeline is at: a build sets the scene's
     frame range to the clip's frames 0..T-1."""
-    return min(max(context.scene.frame_current, 0), int(plan.motion["n_frames"]) - 1)
+    return min(max(scene.frame_current, 0), int(plan.motion["n_frames"]) - 1)
 
 
 def apply_plan(context, plan: ScenePlan) -> None:
@@ -96,7 +96,7 @@ def apply_plan(context, plan: ScenePlan) -> None:
     with rebuilt(context):  # a fresh build replaces the scene
         built = scene_for(plan, geometry, texture_path, previous)
     store_plan(bpy.context.scene.synth, plan)
-    set_posed_vertices(built.mesh, geometry.vertices_world, PAD + clip_frame(bpy.context, plan))
+    set_posed_vertices(built.mesh, geometry.vertices_world, PAD + clip_frame(bpy.context.scene, plan))
 
 
 def live_inputs(plan: ScenePlan):
@@ -110,8 +110,16 @@ def live_inputs(plan: ScenePlan):
         check_camera_above_ground(plan, geometry)
     # The texture depends on the body model (its UVs), not on its shape or pose: shape sliders reuse it.
     model = {key: value for key, value in plan.body.items() if key not in ("betas", "pose_correctives")}
-    texture_key = json.dumps([plan.texture, model], sort_keys=True)
+    texture_key = json.dumps([plan.texture, model, _modified_ns(plan.texture.get("path"))], sort_keys=True)
     return geometry, _remembered(_textures, 8, texture_key, lambda: _texture(plan))
+
+
+def _modified_ns(path) -> int:
+    """A texture file's change time (an edited file is read again), -1 without one."""
+    try:
+        return Path(path).stat().st_mtime_ns if path else -1
+    except OSError:
+        return -1
 
 
 # Made once per key (what they depend on), for the last few keys (lru_cache would key on the whole plan).

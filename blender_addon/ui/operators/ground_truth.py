@@ -90,7 +90,7 @@ class SYNTH_OT_render_frame(bpy.types.Operator):
         plan = None
         try:
             plan = plan_to_write(context.scene.synth)
-            index = clip_frame(context, plan)
+            index = clip_frame(context.scene, plan)
             previous = built_scene_in(context.scene, plan)  # updated in place: no new file
             with tempfile.TemporaryDirectory(prefix="synth-addon-frame-") as work_dir, timeline_paused():
                 if previous is None:

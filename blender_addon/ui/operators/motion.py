@@ -17,7 +17,7 @@ from bpy_extras.io_utils import ImportHelper
 from synth_core.errors import MotionError, SynthError
 from synth_core.scene.clip import PAD
 
-from .common import current_plan, live_inputs
+from .common import clip_frame, current_plan, live_inputs
 from .edit import live_edit, report_edit, slider_value
 
 AMASS_SUFFIX = ".npz"
@@ -124,11 +124,6 @@ class SYNTH_OT_randomize_motion(bpy.types.Operator):
         return result
 
 
-def scene_clip_frame(scene, plan) -> int:
-    """The clip frame (0-based) the scene's timeline is at."""
-    return min(max(scene.frame_current, 0), int(plan.motion["n_frames"]) - 1)
-
-
 @bpy.app.handlers.persistent
 def pose_at_frame(scene, *_) -> None:
     """frame_change_post: the built body shows the timeline's clip frame (scrubbing), posed
@@ -149,7 +144,7 @@ def pose_at_frame(scene, *_) -> None:
         print(f"synth: cannot pose the body at frame {scene.frame_current}: {exc}")
         return
     if len(mesh.data.vertices) == geometry.vertices_world.shape[1]:
-        set_posed_vertices(mesh, geometry.vertices_world, PAD + scene_clip_frame(scene, plan))
+        set_posed_vertices(mesh, geometry.vertices_world, PAD + clip_frame(scene, plan))
 
 
 classes = (SYNTH_OT_load_amass, SYNTH_OT_randomize_motion)
