@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import pickle
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -125,3 +128,15 @@ def rendered_dataset(tmp_path_factory):
                              *TRAINING_DATASET_RENDER], capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     return out
+
+
+def run_blender_check(script: str, check: str, *args) -> str:
+    """Run ``tests/blender_scripts/<script>.py CHECK ARGS...`` in a fresh Python process (building
+    a scene resets Blender's whole state) and return its output; fails unless it printed
+    ``OK CHECK``."""
+    path = Path(__file__).resolve().parent / "blender_scripts" / f"{script}.py"
+    result = subprocess.run([sys.executable, str(path), check, *map(str, args)], capture_output=True, text=True,
+                            timeout=900, cwd=path.parents[2])
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert f"OK {check}" in result.stdout
+    return result.stdout

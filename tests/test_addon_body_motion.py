@@ -10,8 +10,6 @@ the mesh, the CLI's worker rendering the exported plan."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -22,19 +20,15 @@ from synth_core.errors import PlanError
 from synth_core.scene import camera as cam
 from synth_core.scene.clip import PAD, motion_window
 from synth_core.scene.plan import PlanOptions, ScenePlan, follow_body, sample_plan, snap_to_ground
+from tests.conftest import run_blender_check
 
 ROOT = Path(__file__).resolve().parents[1]
-SCRIPT = ROOT / "tests" / "blender_scripts" / "addon_body_motion.py"
 DEFAULT_BODY = ROOT / "synth_core" / "data" / "default_body.npz"
 FLOAT32_M = 2e-6  # vertices in Blender are float32 world coordinates (~1e-7 relative, a few metres)
 
 
-def run_check(*args) -> str:
-    result = subprocess.run([sys.executable, str(SCRIPT), *map(str, args)], capture_output=True, text=True,
-                            timeout=900, cwd=ROOT)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert f"OK {args[0]}" in result.stdout
-    return result.stdout
+def run_check(check: str, *args) -> str:
+    return run_blender_check("addon_body_motion", check, *args)
 
 
 # ---------------------------------------------------------------- an independent body model

@@ -7,8 +7,6 @@ The Blender checks run in a fresh process each (tests/blender_scripts/addon_grou
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -18,17 +16,12 @@ from synth_core.body.parts import part_palette
 from synth_core.dataset import format as fmt
 from synth_core.scene.plan import PASSES, ScenePlan
 from synth_core.visualize import TITLE_PX, depth_to_colour, pass_sheet, turbo_table
-
-ROOT = Path(__file__).resolve().parents[1]
-SCRIPT = ROOT / "tests" / "blender_scripts" / "addon_ground_truth.py"
+from tests.conftest import run_blender_check
 
 
-def run_check(name: str, out_dir: Path) -> str:
-    result = subprocess.run([sys.executable, str(SCRIPT), name, str(out_dir)], capture_output=True, text=True,
-                            timeout=600, cwd=ROOT)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert f"OK {name}" in result.stdout
-    return result.stdout
+
+def run_check(check: str, *args) -> str:
+    return run_blender_check("addon_ground_truth", check, *args)
 
 
 def cli_clip(plan: ScenePlan, out_dir: Path):

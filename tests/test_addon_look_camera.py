@@ -11,10 +11,7 @@ from __future__ import annotations
 import io
 import json
 import math
-import subprocess
-import sys
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -22,9 +19,8 @@ import pytest
 from synth_core.errors import PlanError
 from synth_core.scene import camera as cam
 from synth_core.scene.plan import PASSES, PlanOptions, ScenePlan, sample_plan, surreal_camera
+from tests.conftest import run_blender_check
 
-ROOT = Path(__file__).resolve().parents[1]
-SCRIPT = ROOT / "tests" / "blender_scripts" / "addon_look_camera.py"
 TINY = PlanOptions(width=64, height=48, samples=1, n_frames=2)
 
 
@@ -98,12 +94,8 @@ def as_jpeg(rgb: np.ndarray) -> np.ndarray:
     return np.asarray(Image.open(buffer).convert("RGB"))
 
 
-def run_check(name: str, out_dir: Path) -> str:
-    result = subprocess.run([sys.executable, str(SCRIPT), name, str(out_dir)], capture_output=True, text=True,
-                            timeout=600, cwd=ROOT)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert f"OK {name}" in result.stdout
-    return result.stdout
+def run_check(check: str, *args) -> str:
+    return run_blender_check("addon_look_camera", check, *args)
 
 
 def independent_camera(plan: ScenePlan) -> tuple[np.ndarray, np.ndarray]:

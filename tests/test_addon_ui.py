@@ -18,18 +18,14 @@ import pytest
 from synth_cli.commands.render import run_worker
 from synth_core.dataset import read_clip
 from synth_core.scene.plan import PASSES, ScenePlan
+from tests.conftest import run_blender_check
 
 ROOT = Path(__file__).resolve().parents[1]
-SCRIPT = ROOT / "tests" / "blender_scripts" / "addon_ui.py"
 UI_MODULES = sorted((ROOT / "blender_addon" / "ui").rglob("*.py"))
 
 
-def run_check(*args: str) -> str:
-    result = subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True,
-                            timeout=600, cwd=ROOT)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert f"OK {args[0]}" in result.stdout
-    return result.stdout
+def run_check(check: str, *args) -> str:
+    return run_blender_check("addon_ui", check, *args)
 
 
 def test_register_and_unregister_cleanly_twice():

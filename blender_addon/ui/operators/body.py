@@ -14,7 +14,7 @@ from synth_core.body.catalog import BODY_SOURCES, GENDERS, load_body_model, load
 from synth_core.errors import BodyModelFileError
 
 from ..properties.body import PHENOTYPE_SLIDERS, SMPL_BETAS, SOURCE_LABELS
-from .edit import live_edit, report_edit, slider_value
+from .edit import live_edit, report_edit, seeded_edit, slider_value
 
 MODEL_SUFFIXES = (".npz", ".pkl")
 
@@ -158,17 +158,11 @@ class SYNTH_OT_randomize_shape(bpy.types.Operator):
         from synth_core.scene.clip import body_model_of
         from synth_core.scene.plan import sample_betas
 
-        seed = context.scene.synth.body.shape_seed
-
-        def edit(plan):
-            betas = sample_betas(np.random.default_rng(seed), plan.body["source"], plan.body["gender"])
+        def edit(plan, rng):
+            betas = sample_betas(rng, plan.body["source"], plan.body["gender"])
             return _with_body(plan, betas=betas[:body_model_of(plan).num_betas])
 
-        result = report_edit(self, context, "body", edit)
-        if result == {"FINISHED"}:
-            group = bpy.context.scene.synth.body
-            group.shape_seed = (seed + 1) % (2**31 - 1)  # the next press, another body
-        return result
+        return seeded_edit(self, context, "body", "shape_seed", edit)
 
 
 class SYNTH_OT_snap_to_ground(bpy.types.Operator):

@@ -66,6 +66,16 @@ def report_edit(operator, context, topic: str, edit: Edit, follow: bool = True) 
     return {"FINISHED"}
 
 
+def seeded_edit(operator, context, topic: str, seed_name: str, edit, follow: bool = True) -> set:
+    """A Randomise operator's execute(): apply ``edit(plan, rng)``, ``rng`` seeded by the topic's
+    setting ``seed_name``, which then moves on (the next press draws another)."""
+    seed = getattr(getattr(context.scene.synth, topic), seed_name)
+    result = report_edit(operator, context, topic, lambda plan: edit(plan, np.random.default_rng(seed)), follow)
+    if result == {"FINISHED"}:
+        setattr(getattr(bpy.context.scene.synth, topic), seed_name, (seed + 1) % (2**31 - 1))
+    return result
+
+
 def slider_value(plan_value: float, slider) -> float:
     """The slider's value, or the plan's where the slider only holds it rounded to float32 (an
     edit of another slider must not round this one's plan value)."""

@@ -21,7 +21,7 @@ from synth_core.errors import BackgroundError, SynthError, TextureError
 
 from ..properties.look import NO_POOL
 from .common import body_materials, current_plan, session_folder
-from .edit import live_edit, report_edit
+from .edit import live_edit, report_edit, seeded_edit
 
 MAX_SEED = 2**31 - 1
 BACKGROUND_KINDS = ("hdri", "photo")  # PlanOptions' default: the pool Sample Scene draws from
@@ -108,14 +108,11 @@ class SYNTH_OT_randomize_texture(bpy.types.Operator):
         from synth_core.scene.plan import PlanOptions
         from synth_core.textures import sample_texture_spec
 
-        seed = context.scene.synth.look.texture_seed
-
-        def edit(plan):
+        def edit(plan, rng):
             size = int(plan.texture.get("size", PlanOptions().texture_size))
-            spec = sample_texture_spec(np.random.default_rng(seed))
-            return replace(plan, texture={"kind": "procedural", "size": size, "spec": spec})
+            return replace(plan, texture={"kind": "procedural", "size": size, "spec": sample_texture_spec(rng)})
 
-        return _advance_seed(report_edit(self, context, "look", edit, follow=False), "texture_seed")
+        return seeded_edit(self, context, "look", "texture_seed", edit, follow=False)
 
 
 def texture_summary(plan) -> str:
@@ -127,14 +124,6 @@ def texture_summary(plan) -> str:
         return f"File: {Path(texture['path']).name}"
     spec = texture["spec"]
     return f"Procedural: {spec['top']['kind']}, Fitzpatrick {spec['fitzpatrick']}, seed {spec['seed']}"
-
-
-def _advance_seed(result: set, name: str) -> set:
-    """After a randomise that worked: the next press draws another."""
-    if result == {"FINISHED"}:
-        look = bpy.context.scene.synth.look
-        setattr(look, name, (getattr(look, name) + 1) % MAX_SEED)
-    return result
 
 
 # --- background ------------------------------------------------------------------------------
@@ -209,13 +198,10 @@ class SYNTH_OT_randomize_background(bpy.types.Operator):
     def execute(self, context):
         from synth_core.backgrounds import background_pool, sample_background_spec
 
-        seed = context.scene.synth.look.background_seed
+        def edit(plan, rng):
+            return with_background(plan, sample_background_spec(rng, background_pool(kinds=BACKGROUND_KINDS)))
 
-        def edit(plan):
-            spec = sample_background_spec(np.random.default_rng(seed), background_pool(kinds=BACKGROUND_KINDS))
-            return with_background(plan, spec)
-
-        return _advance_seed(report_edit(self, context, "look", edit, follow=False), "background_seed")
+        return seeded_edit(self, context, "look", "background_seed", edit, follow=False)
 
 
 def show_background_preview(scene, plan) -> None:

@@ -10,7 +10,6 @@ from dataclasses import replace
 from pathlib import Path
 
 import bpy
-import numpy as np
 from bpy.props import StringProperty
 from bpy_extras.io_utils import ImportHelper
 
@@ -18,7 +17,7 @@ from synth_core.errors import MotionError, SynthError
 from synth_core.scene.clip import PAD
 
 from .common import clip_frame, current_plan, live_inputs
-from .edit import live_edit, report_edit, slider_value
+from .edit import live_edit, report_edit, seeded_edit, slider_value
 
 AMASS_SUFFIX = ".npz"
 
@@ -107,10 +106,7 @@ class SYNTH_OT_randomize_motion(bpy.types.Operator):
         from synth_core.motion import sample_procedural_params
         from synth_core.scene.plan import _amass_window
 
-        seed = context.scene.synth.motion.motion_seed
-
-        def edit(plan):
-            rng = np.random.default_rng(seed)
+        def edit(plan, rng):
             m = plan.motion
             if m["source"] == "procedural":
                 return replace(plan, motion={**m, "params": sample_procedural_params(rng)})
@@ -118,10 +114,7 @@ class SYNTH_OT_randomize_motion(bpy.types.Operator):
             n_frames, start = _amass_window(rng, available, requested_frames(plan), m["path"])
             return replace(plan, motion={**m, "n_frames": n_frames, "start": start})
 
-        result = report_edit(self, context, "motion", edit)
-        if result == {"FINISHED"}:
-            bpy.context.scene.synth.motion.motion_seed = (seed + 1) % (2**31 - 1)  # the next press, another
-        return result
+        return seeded_edit(self, context, "motion", "motion_seed", edit)
 
 
 @bpy.app.handlers.persistent
