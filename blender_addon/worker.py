@@ -423,7 +423,9 @@ def build_annotations(plan: ScenePlan, geometry: ClipGeometry, joints_world: np.
 
 def _motion_name(plan: ScenePlan) -> str:
     motion = plan.motion
-    return motion["params"]["kind"] if motion["source"] == "procedural" else Path(motion["path"]).stem
+    if motion["source"] == "procedural":
+        return motion["params"]["kind"]
+    return "prior" if motion["source"] == "prior" else Path(motion["path"]).stem
 
 
 def _version() -> str:

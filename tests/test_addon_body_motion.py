@@ -257,7 +257,12 @@ def test_motion_settings_amass_files_and_randomise(tmp_path):
     (tmp_path / "motion.bvh").write_text("HIERARCHY")
     amass_file(tmp_path / "no_keys.npz", keys=())
     amass_file(tmp_path / "joints.npz", values=99)  # 33 joints: no SMPL layout
-    run_check("motion", tmp_path, amass)
+    from synth_core.body.catalog import load_body_model
+    from synth_core.motion import procedural_motion, write_bvh
+
+    bvh = write_bvh(tmp_path / "kick.bvh", procedural_motion("kick", 20, 30.0),
+                    load_body_model("default")(betas=None).rest_joints[0])
+    run_check("motion", tmp_path, amass, bvh)
     results = json.loads((tmp_path / "results.json").read_text())
 
     start, squat = (ScenePlan.from_dict(results[name]) for name in ("plan_start", "plan_squat"))
@@ -274,6 +279,18 @@ def test_motion_settings_amass_files_and_randomise(tmp_path):
     geometry = evaluate_clip(plan)
     for frame, vertices in results["amass_frames"].items():
         assert np.allclose(vertices, geometry.vertices_world[PAD + int(frame)], atol=FLOAT32_M)
+
+    from synth_core.motion import check_within_limits
+
+    plan = ScenePlan.from_dict(results["plan_bvh"])
+    assert plan.motion["source"] == "bvh" and (plan.motion["start"], plan.motion["available_frames"]) == (1, 20)
+    geometry = evaluate_clip(plan)  # retargeted onto the plan's body (tests/test_bvh.py checks retargeting)
+    for frame, vertices in results["bvh_frames"].items():
+        assert np.allclose(vertices, geometry.vertices_world[PAD + int(frame)], atol=FLOAT32_M)
+    prior, still = results["plan_prior"]["motion"], results["plan_still"]["motion"]
+    assert prior["source"] == "prior" and len(prior["keys"]) >= 2 and check_within_limits(np.array(prior["keys"]))
+    assert still["hold_s"] == 0.0 and len(still["keys"]) == 1
+    assert results["prior_random_a"] == results["prior_random_b"] != results["plan_still"]
 
     assert results["plan_start4"]["motion"]["start"] == 4
     assert "outside 1..16" in results["start_error"] and results["start_after_error"] == 4

@@ -27,8 +27,8 @@ from synth_cli.farm.workplan import UNITS, Shard, WorkPlan, shard_from_environme
 from synth_core.dataset.format import process_tag
 from synth_core.dataset.index import DatasetIndex
 from synth_core.errors import PlanError, RenderError
-from synth_core.scene.plan import (ENGINES, OSL_DEVICES, PASSES, RENDER_DEVICES, SCENES, PlanOptions,
-                                   ScenePlan, sample_plan)
+from synth_core.scene.plan import (ENGINES, MOTION_SOURCES, OSL_DEVICES, PASSES, RENDER_DEVICES, SCENES,
+                                   PlanOptions, ScenePlan, motion_file_frames, sample_plan)
 
 
 EXECUTORS = ("local", "slurm", "ray")
@@ -90,8 +90,18 @@ def load_config_file(ctx: click.Context, param: click.Parameter, value: str | No
                    "(Cycles only; labels unchanged).")
 @click.option("--body", "body_source", type=click.Choice(["default", "smpl"]), default="default",
               show_default=True, help="default = free body; smpl = your licensed files.")
+@click.option("--motion", "motion_source", type=click.Choice(MOTION_SOURCES), default=None,
+              help="procedural: the 11 built-in motions; amass / bvh: windows of the --amass / --bvh files; "
+                   "prior: still or slowly changing poses from Chen et al.'s pose prior, learned from the "
+                   "procedural motions and any --amass/--bvh files. [default: amass with --amass, bvh with "
+                   "--bvh, else procedural]")
 @click.option("--amass", "amass_files", multiple=True, type=click.Path(path_type=Path),
               help="AMASS .npz file(s) to take motion from (repeatable); default: procedural motion.")
+@click.option("--bvh", "bvh_files", multiple=True, type=click.Path(path_type=Path),
+              help="BVH file(s) to take motion from (repeatable), retargeted onto the body by joint names "
+                   "(SMPL/Mixamo or CMU).")
+@click.option("--prior-hold", "prior_hold_s", type=click.FloatRange(min=0.0), default=2.0, show_default=True,
+              help="With --motion prior: seconds per key pose (0: one still pose per clip).")
 @click.option("--background-dir", type=click.Path(path_type=Path),
               help="A folder of your own background images, used instead of the free ones.")
 @click.option("--texture-dir", type=click.Path(path_type=Path),
@@ -134,8 +144,8 @@ def load_config_file(ctx: click.Context, param: click.Parameter, value: str | No
               help="Render exactly this scene plan (JSON, e.g. exported by the add-on) into OUT/clip_<seed>; "
                    "the plan fixes everything the sampling flags would choose.")
 @click.pass_context
-def render(ctx, count, unit, out, seed, samples, resolution, frames, passes, shading, body_source, amass_files,
-           background_dir, texture_dir, rgb_format, no_persistent_data, workers, threads, shard, timeout_s, retries,
+def render(ctx, count, unit, out, seed, samples, resolution, frames, passes, shading, body_source, motion_source,
+           amass_files, bvh_files, prior_hold_s, background_dir, texture_dir, rgb_format, no_persistent_data, workers, threads, shard, timeout_s, retries,
            recycle_clips, max_worker_mb, blender, executor, n_jobs, slurm_pairs, address, device,
            engine, scene, plan_file) -> None:
     """Render a dataset of clips into OUT, each with every ground-truth pass.
@@ -153,8 +163,9 @@ def render(ctx, count, unit, out, seed, samples, resolution, frames, passes, sha
     options = PlanOptions(
         width=width, height=height, samples=samples, n_frames=frames, shading=shading, engine=engine,
         passes=parse_passes(passes), body_source=body_source,
-        motion_source="amass" if amass_files else "procedural",
+        motion_source=motion_source or ("amass" if amass_files else "bvh" if bvh_files else "procedural"),
         amass_files=tuple(str(p.expanduser().resolve()) for p in amass_files),
+        bvh_files=tuple(str(p.expanduser().resolve()) for p in bvh_files), prior_hold_s=prior_hold_s,
         background_kinds=() if background_dir else ("hdri", "photo"),
         background_dir=str(background_dir.expanduser().resolve()) if background_dir else None,
         texture_dir=str(texture_dir.expanduser().resolve()) if texture_dir else None,
@@ -182,6 +193,9 @@ def render(ctx, count, unit, out, seed, samples, resolution, frames, passes, sha
             raise RenderError(f"--engine eevee: Blender cannot render with Eevee here (it needs OpenGL: "
                               f"a GPU driver or Mesa): {exc}") from exc
     sample_plan(seed, options)  # bad options or inputs fail here, before any folder or worker exists
+    for source, files in (("amass", options.amass_files), ("bvh", options.bvh_files)):
+        for path in files:  # every motion file, not only the first plan's
+            motion_file_frames(source, path, options.fps)
     # Absolute before anything crosses a process boundary: workers run in another folder.
     out, created = prepare_output(out)
     console = Console(stderr=True)
@@ -202,7 +216,7 @@ def render(ctx, count, unit, out, seed, samples, resolution, frames, passes, sha
 
 # Flags whose choices a scene plan already holds: refused together with --plan.
 PLAN_FIXES = ("count", "unit", "seed", "samples", "resolution", "frames", "passes", "shading", "engine", "body_source",
-              "amass_files", "background_dir", "texture_dir", "rgb_format", "no_persistent_data", "scene",
+              "motion_source", "amass_files", "bvh_files", "prior_hold_s", "background_dir", "texture_dir", "rgb_format", "no_persistent_data", "scene",
               "workers", "shard", "executor", "n_jobs", "slurm_pairs", "address")
 
 
@@ -331,7 +345,7 @@ def dataset_config(first_seed: int, options: PlanOptions) -> dict:
 
 # Options added after datasets were rendered without them, with the value those datasets
 # used: left out of the identity at that value, so such a dataset still resumes.
-OPTIONS_ADDED_LATER = {"scene": "composite", "texture_dir": None}
+OPTIONS_ADDED_LATER = {"scene": "composite", "texture_dir": None, "bvh_files": [], "prior_hold_s": 2.0}
 
 
 def identity_options(options: PlanOptions) -> dict:

@@ -26,6 +26,7 @@ procedural motions' and any AMASS or BVH files'. It is stored as a plain ``.npz`
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -260,18 +261,45 @@ def training_poses(amass_files=(), bvh_files=(), fps: float = 30.0) -> np.ndarra
     return np.concatenate(poses)
 
 
+def sample_prior_keys(prior: PosePrior, rng: np.random.Generator, n_frames: int, fps: float,
+                      hold_s: float) -> np.ndarray:
+    """Key poses (K x 24 x 3) for a clip of ``n_frames``: one every ``hold_s`` seconds and one
+    past the end (``hold_s`` 0: one pose, a still clip)."""
+    if n_frames < 1 or not hold_s >= 0:
+        raise MotionError(f"a prior motion needs n_frames >= 1 and hold_s >= 0, got {n_frames} and {hold_s}")
+    n_keys = 1 if hold_s == 0 else int(math.floor((n_frames - 1) / (hold_s * fps))) + 2
+    return prior.sample(rng, n_keys)
+
+
+def motion_from_keys(keys, n_frames: int, fps: float, hold_s: float, name: str = "prior") -> MotionClip:
+    """The clip through ``keys`` (K x 24 x 3): frame ``i`` slerps between key ``i / (hold_s fps)``
+    and the next, clamped into the joint limits (their boxes are not convex); no translation."""
+    keys = np.asarray(keys, dtype=np.float64).reshape(-1, NUM_JOINTS, 3)
+    if hold_s == 0 or len(keys) == 1:
+        pose = np.repeat(keys[:1], n_frames, axis=0)
+    else:
+        position = np.arange(n_frames) / (hold_s * fps)
+        before = np.floor(position).astype(int)
+        if before[-1] + 1 >= len(keys):
+            raise MotionError(f"prior motion: {len(keys)} key poses do not reach frame {n_frames - 1} "
+                              f"at one every {hold_s} s")
+        quaternions = axis_angle_to_quaternion(keys)
+        fraction = np.repeat((position - before)[:, None], NUM_JOINTS, axis=1)
+        between = quaternion_to_axis_angle(slerp(quaternions[before], quaternions[before + 1], fraction))
+        pose = matrix_to_axis_angle(clip_rotations_to_limits(axis_angle_to_matrix(between)))
+    return MotionClip(pose=unwrap_axis_angle(pose), transl=np.zeros((n_frames, 3)), fps=fps, source="prior",
+                      name=name)
+
+
 def prior_motion(prior: PosePrior, seed: int, n_frames: int, fps: float = 30.0, hold_s: float = 2.0) -> MotionClip:
-    """A clip of poses from the prior: a key pose every ``hold_s`` seconds (``hold_s`` >= the
-    clip: one still pose), slerped between; no translation."""
-    if n_frames < 1 or not hold_s > 0:
-        raise MotionError(f"a prior motion needs n_frames >= 1 and hold_s > 0, got {n_frames} and {hold_s}")
+    """A clip of poses from the prior: a key pose every ``hold_s`` seconds, slerped between
+    (``hold_s`` 0: one still pose); no translation."""
     rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0x9E3779B9]))
-    hold = hold_s * fps  # frames between key poses
-    n_keys = int(math.floor((n_frames - 1) / hold)) + 2
-    keys = axis_angle_to_quaternion(prior.sample(rng, n_keys))
-    position = np.arange(n_frames) / hold
-    before = np.floor(position).astype(int)
-    fraction = np.repeat((position - before)[:, None], NUM_JOINTS, axis=1)
-    between = axis_angle_to_matrix(quaternion_to_axis_angle(slerp(keys[before], keys[before + 1], fraction)))
-    pose = unwrap_axis_angle(matrix_to_axis_angle(clip_rotations_to_limits(between)))  # boxes are not convex
-    return MotionClip(pose=pose, transl=np.zeros((n_frames, 3)), fps=fps, source="prior", name=f"prior_{seed}")
+    keys = sample_prior_keys(prior, rng, n_frames, fps, hold_s)
+    return motion_from_keys(keys, n_frames, fps, hold_s, name=f"prior_{seed}")
+
+
+@functools.lru_cache(maxsize=4)
+def default_prior(amass_files: tuple[str, ...] = (), bvh_files: tuple[str, ...] = (), fps: float = 30.0) -> PosePrior:
+    """The prior learned from the procedural motions and the given files, once per process."""
+    return fit_prior(training_poses(amass_files, bvh_files, fps))

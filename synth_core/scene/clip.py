@@ -64,16 +64,22 @@ def motion_window(plan):
     """The plan's motion as a MotionClip of ``n_frames + 2 * PAD`` frames and the motion-clip
     frame number of each (edge frames repeat where the source has no frame to give, which
     only a hand-made plan asks for: see :func:`motion_edges`)."""
-    from synth_core.motion import load_amass, motion_from_params
+    from synth_core.motion import load_amass, load_bvh, motion_from_params
+    from synth_core.motion.prior import motion_from_keys
 
     m = plan.motion
     n = int(m["n_frames"])
-    if m["source"] == "procedural":
-        clip = motion_from_params(m["params"], n + 2 * PAD, float(m["fps"]))
+    if m["source"] in ("procedural", "prior"):  # generated for every padded frame
+        if m["source"] == "procedural":
+            clip = motion_from_params(m["params"], n + 2 * PAD, float(m["fps"]))
+        else:
+            clip = motion_from_keys(m["keys"], n + 2 * PAD, float(m["fps"]), float(m["hold_s"]))
         return clip, np.arange(n + 2 * PAD) - PAD + int(m["start"])
-    # The Z-up -> Y-up turn is about this body's rest pelvis, so it stays a rigid motion.
-    pelvis = body_model_of(plan)(betas=plan.body["betas"]).rest_joints[0, 0]
-    clip = load_amass(m["path"], target_fps=float(m["fps"]), pelvis_rest=pelvis)
+    rest_joints = body_model_of(plan)(betas=plan.body["betas"]).rest_joints[0]
+    if m["source"] == "bvh":  # retargeted onto this body's skeleton
+        clip = load_bvh(m["path"], target_fps=float(m["fps"]), rest_joints=rest_joints)
+    else:  # the Z-up -> Y-up turn is about this body's rest pelvis, so it stays a rigid motion
+        clip = load_amass(m["path"], target_fps=float(m["fps"]), pelvis_rest=rest_joints[0])
     frames = np.arange(int(m["start"]) - PAD, int(m["start"]) + n + PAD)
     index = np.clip(frames, 0, clip.n_frames - 1)
     return _select(clip, index), frames
@@ -82,14 +88,14 @@ def motion_window(plan):
 def motion_edges(plan) -> dict:
     """Whether the first frame's backward flow and the last frame's forward flow come from
     real motion frames (a padded frame that repeats the edge pose would give zero flow)."""
-    from synth_core.motion import load_amass
-
     m = plan.motion
     n, start = int(m["n_frames"]), int(m["start"])
-    if m["source"] == "procedural":  # generated for every padded frame
+    if m["source"] in ("procedural", "prior"):  # generated for every padded frame
         before, after = True, True
     else:
-        available = m.get("available_frames") or load_amass(m["path"], target_fps=float(m["fps"])).n_frames
+        from synth_core.scene.plan import motion_file_frames
+
+        available = m.get("available_frames") or motion_file_frames(m["source"], m["path"], float(m["fps"]))
         before, after = start - PAD >= 0, start + n + PAD <= int(available)
     return {"first_backward_flow_real": before, "last_forward_flow_real": after}
 

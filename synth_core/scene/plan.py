@@ -38,7 +38,8 @@ ENGINES = ("cycles", "eevee")
 # Scenes: "composite" (SURREAL: the body alone, composited over a 2-D background) or "grounded"
 # (a shadow-catcher ground plane under the feet, lit from the SH; Cycles only).
 SCENES = ("composite", "grounded")
-MOTION_SOURCES = ("procedural", "amass")
+MOTION_SOURCES = ("procedural", "amass", "bvh", "prior")
+FILE_MOTION_SOURCES = ("amass", "bvh")  # motion read from the user's files
 # Cycles devices (chosen per worker, not per plan); only the CPU and OptiX run OSL.
 RENDER_DEVICES = ("cpu", "cuda", "optix", "hip", "metal", "oneapi")
 OSL_DEVICES = ("cpu", "optix")
@@ -69,8 +70,10 @@ class PlanOptions:
     camera_target: str = "mean_pelvis"   # or "first_pelvis" (SURREAL)
     keep_body_in_view: bool = True       # False: SURREAL's placement, the body may leave the frame
     body_source: str = "default"         # or "smpl" (licensed files)
-    motion_source: str = "procedural"    # or "amass" (licensed files)
-    amass_files: tuple[str, ...] = ()
+    motion_source: str = "procedural"    # or "amass" (licensed files), "bvh", "prior" (Chen et al.)
+    amass_files: tuple[str, ...] = ()    # motion files; with "prior", poses it learns from too
+    bvh_files: tuple[str, ...] = ()
+    prior_hold_s: float = 2.0            # "prior": a new key pose every this many seconds (0: still)
     background_kinds: tuple[str, ...] = ("hdri", "photo")
     background_dir: str | None = None
     texture_size: int = 1024
@@ -91,6 +94,10 @@ class PlanOptions:
             raise PlanError(f"unknown motion source {self.motion_source!r}; expected one of {MOTION_SOURCES}")
         if self.motion_source == "amass" and not self.amass_files:
             raise PlanError("motion source 'amass' needs at least one AMASS .npz file")
+        if self.motion_source == "bvh" and not self.bvh_files:
+            raise PlanError("motion source 'bvh' needs at least one BVH file")
+        if not self.prior_hold_s >= 0:
+            raise PlanError(f"prior_hold_s must be >= 0 seconds, got {self.prior_hold_s}")
         if self.camera_target not in ("mean_pelvis", "first_pelvis"):
             raise PlanError(f"camera_target must be 'mean_pelvis' or 'first_pelvis', got {self.camera_target!r}")
         if not (self.lens_mm > 0 and self.sensor_width_mm > 0 and self.camera_distance_min > 0):
@@ -223,6 +230,10 @@ def validate_plan(plan: ScenePlan) -> None:
     if np.allclose(plan.camera["location"], plan.camera["target"], rtol=0.0, atol=1e-9):
         raise PlanError("camera.location and camera.target must differ (the camera looks from one to the other)")
     _validate_body_options(plan.body)
+    if plan.motion["source"] == "prior":
+        keys = np.asarray(plan.motion.get("keys", ()), dtype=np.float64)
+        if keys.ndim != 3 or keys.shape[1:] != (24, 3) or not np.all(np.isfinite(keys)):
+            raise PlanError(f"motion.keys of a prior motion must be K x 24 x 3 finite axis-angles, got {keys.shape}")
 
 
 def _validate_body_options(body: dict) -> None:
@@ -327,39 +338,77 @@ def _sample_motion(rng: np.random.Generator, options: PlanOptions) -> dict:
         from synth_core.motion import sample_procedural_params
         return {"source": "procedural", "params": sample_procedural_params(rng), "start": 0,
                 "n_frames": options.n_frames, "fps": options.fps}
-    path = str(Path(options.amass_files[int(rng.integers(len(options.amass_files)))]).resolve())
-    available = _amass_frames(path, options.fps, _modified_ns(path))
-    n_frames, start = _amass_window(rng, available, options.n_frames, path)
-    return {"source": "amass", "path": path, "start": start, "n_frames": n_frames, "fps": options.fps,
-            "requested_frames": options.n_frames, "available_frames": available}
+    if options.motion_source == "prior":
+        return _sample_prior_motion(rng, options)
+    files = options.amass_files if options.motion_source == "amass" else options.bvh_files
+    path = str(Path(files[int(rng.integers(len(files)))]).resolve())
+    return file_motion(options.motion_source, path, options.fps, options.n_frames, rng=rng)
+
+
+def _sample_prior_motion(rng: np.random.Generator, options: PlanOptions) -> dict:
+    return prior_motion(rng, options.n_frames, options.fps, options.prior_hold_s, options.amass_files,
+                        options.bvh_files)
+
+
+def prior_motion(rng: np.random.Generator, n_frames: int, fps: float, hold_s: float,
+                 amass_files: tuple[str, ...] = (), bvh_files: tuple[str, ...] = ()) -> dict:
+    """A pose-prior motion: key poses of the prior (learned from the procedural motions and the
+    given AMASS and BVH files) for the padded frames, in the plan itself, so evaluating the plan
+    needs no prior. ``hold_s``: seconds between key poses (0: one still pose)."""
+    from synth_core.motion.prior import default_prior, sample_prior_keys
+    from synth_core.scene.clip import PAD
+
+    prior = default_prior(tuple(amass_files), tuple(bvh_files), float(fps))
+    keys = sample_prior_keys(prior, rng, n_frames + 2 * PAD, fps, hold_s)
+    return {"source": "prior", "keys": keys.tolist(), "hold_s": float(hold_s), "start": 0,
+            "n_frames": int(n_frames), "fps": float(fps)}
+
+
+def file_motion(source: str, path: str, fps: float, requested: int, start: int | None = None,
+                rng: np.random.Generator | None = None) -> dict:
+    """The motion of an AMASS or BVH file: ``requested`` frames (all of a shorter file but its
+    first and last frame) from ``start``, else from a window drawn by ``rng``, else from the
+    first; every window keeps a real motion frame before and after it, so the first frame's
+    backward flow and the last frame's forward flow are real. MotionError names a file or
+    window that cannot give that."""
+    from synth_core.scene.clip import PAD
+
+    available = motion_file_frames(source, path, fps)
+    n_frames = min(requested, available - 2 * PAD)
+    if n_frames < 1:
+        raise MotionError(f"{path}: {source.upper()} file has {available} frame(s) at the clip's frame rate; "
+                          f"a clip needs at least {1 + 2 * PAD} (one before and one after each rendered frame)")
+    last = available - n_frames - PAD
+    if start is None:
+        start = int(rng.integers(PAD, last + 1)) if rng is not None else PAD
+    elif not PAD <= int(start) <= last:
+        raise MotionError(f"{path}: start frame {start} is outside {PAD}..{last}: the {n_frames}-frame clip needs "
+                          f"a real frame before and after it in the file's {available} frames")
+    return {"source": source, "path": path, "start": int(start), "n_frames": n_frames, "fps": fps,
+            "requested_frames": requested, "available_frames": available}
+
+
+def motion_file_frames(source: str, path: str, fps: float) -> int:
+    """Frames of an AMASS or BVH file at ``fps``: read once per process (and again if it changes)."""
+    if source not in FILE_MOTION_SOURCES:
+        raise PlanError(f"motion source {source!r} has no file; expected one of {FILE_MOTION_SOURCES}")
+    return _file_frames(source, path, float(fps), modified_ns(path))
 
 
 @functools.lru_cache(maxsize=4096)
-def _amass_frames(path: str, fps: float, modified_ns: int) -> int:
-    """Frames of an AMASS file at ``fps``: loaded once per process (and again if it changes)."""
-    from synth_core.motion import load_amass
+def _file_frames(source: str, path: str, fps: float, modified: int) -> int:
+    from synth_core.motion import load_amass, load_bvh
 
-    return load_amass(path, target_fps=fps).n_frames
+    return (load_amass if source == "amass" else load_bvh)(path, target_fps=fps).n_frames
 
 
-def _modified_ns(path: str) -> int:
+def modified_ns(path) -> int:
+    """A file's change time in ns (a cache key that sees edits), -1 when it cannot be read (the
+    loaders then name the missing file)."""
     try:
-        return Path(path).stat().st_mtime_ns
+        return Path(path).stat().st_mtime_ns if path else -1
     except OSError:
-        return -1  # load_amass names the missing file
-
-
-def _amass_window(rng: np.random.Generator, available: int, requested: int, path: str) -> tuple[int, int]:
-    """(frames, start) of a window with a real motion frame before and after it, so the first
-    frame's backward flow and the last frame's forward flow are real. A file too short for
-    the requested clip gives a shorter one, all of the file but its first and last frame."""
-    from synth_core.scene.clip import PAD
-
-    n_frames = min(requested, available - 2 * PAD)
-    if n_frames < 1:
-        raise MotionError(f"{path}: AMASS file has {available} frame(s) at the clip's frame rate; "
-                          f"a clip needs at least {1 + 2 * PAD} (one before and one after each rendered frame)")
-    return n_frames, int(rng.integers(PAD, available - n_frames - PAD + 1))
+        return -1
 
 
 def _sample_texture(rng: np.random.Generator, options: PlanOptions, gender: str) -> dict:

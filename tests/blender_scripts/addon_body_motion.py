@@ -159,7 +159,7 @@ def check_smpl(out: Path, model_file: Path) -> None:
     np.savez(out / "arrays.npz", **arrays)
 
 
-def check_motion(out: Path, amass_file: Path) -> None:
+def check_motion(out: Path, amass_file: Path, bvh_file: Path) -> None:
     start()
     results = {"plan_start": plan_dict()}
     motion = synth().motion
@@ -167,13 +167,26 @@ def check_motion(out: Path, amass_file: Path) -> None:
     results["plan_squat"] = plan_dict()
     results["camera_squat"] = [list(row) for row in bpy.context.scene.camera.matrix_world]
 
-    bad = {"motion.txt": "not an AMASS motion file", "motion.bvh": "BVH is not supported yet",
+    bad = {"motion.txt": "is not a motion file", "motion.bvh": "no ROOT joint",
            "no_keys.npz": "missing key 'poses'", "joints.npz": "99 values per frame",
            "missing.npz": "does not exist"}
     for name, words in bad.items():
-        results[name] = refused(lambda: bpy.ops.synth.load_amass(filepath=str(out / name)), words)
+        results[name] = refused(lambda: bpy.ops.synth.load_motion(filepath=str(out / name)), words)
 
-    assert bpy.ops.synth.load_amass(filepath=str(amass_file)) == {"FINISHED"}
+    assert bpy.ops.synth.load_motion(filepath=str(bvh_file)) == {"FINISHED"}
+    results["plan_bvh"] = plan_dict()
+    results["bvh_frames"] = {str(frame): scrub(frame).tolist() for frame in (0, 2)}
+    bpy.context.scene.frame_set(0)
+    synth().motion.source = "prior"  # live: key poses of the pose prior
+    results["plan_prior"] = plan_dict()
+    synth().motion.hold_s = 0.0  # one still pose
+    results["plan_still"] = plan_dict()
+    for name in ("prior_random_a", "prior_random_b"):
+        synth().motion.motion_seed = 5
+        assert bpy.ops.synth.randomize_motion() == {"FINISHED"}
+        results[name] = plan_dict()
+
+    assert bpy.ops.synth.load_motion(filepath=str(amass_file)) == {"FINISHED"}
     results["plan_amass"] = plan_dict()
     results["amass_frames"] = {str(frame): scrub(frame).tolist() for frame in (0, 2)}
     bpy.context.scene.frame_set(0)
@@ -218,7 +231,7 @@ def check_snap_render(out: Path) -> None:
 def main(argv) -> None:
     checks = {"shape": lambda: check_shape(Path(argv[1])),
               "smpl": lambda: check_smpl(Path(argv[1]), Path(argv[2])),
-              "motion": lambda: check_motion(Path(argv[1]), Path(argv[2])),
+              "motion": lambda: check_motion(Path(argv[1]), Path(argv[2]), Path(argv[3])),
               "snap_render": lambda: check_snap_render(Path(argv[1]))}
     checks[argv[0]]()
     print("OK", argv[0])

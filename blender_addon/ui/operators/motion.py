@@ -1,15 +1,18 @@
-"""The Motion panel's operators and live updates: the procedural motion's settings, an AMASS
-file and its window, "Randomise", and scrubbing (the timeline poses the body).
+"""The Motion panel's operators and live updates: the procedural motion's settings, an AMASS or
+BVH file and its window, the pose prior's key poses, "Randomise", and scrubbing (the timeline
+poses the body).
 
-A plan's motion is ``{"source": "procedural", "params", "start": 0, "n_frames", "fps"}`` or
-``{"source": "amass", "path", "start", "n_frames", "fps", "requested_frames", "available_frames"}``
-(as :func:`synth_core.scene.plan.sample_plan` writes them). BVH files are not read yet (issue 12).
+A plan's motion is ``{"source": "procedural", "params", "start": 0, "n_frames", "fps"}``,
+``{"source": "amass" | "bvh", "path", "start", "n_frames", "fps", "requested_frames",
+"available_frames"}`` or ``{"source": "prior", "keys", "hold_s", "start": 0, "n_frames", "fps"}``
+(as :func:`synth_core.scene.plan.sample_plan` writes them).
 """
 
 from dataclasses import replace
 from pathlib import Path
 
 import bpy
+import numpy as np
 from bpy.props import StringProperty
 from bpy_extras.io_utils import ImportHelper
 
@@ -19,11 +22,11 @@ from synth_core.scene.clip import PAD
 from .common import clip_frame, current_plan, live_inputs
 from .edit import live_edit, report_edit, seeded_edit, slider_value
 
-AMASS_SUFFIX = ".npz"
+FILE_SUFFIXES = {"amass": ".npz", "bvh": ".bvh"}
 
 
 def requested_frames(plan) -> int:
-    """The clip length asked for (an AMASS file may have given fewer)."""
+    """The clip length asked for (a motion file may have given fewer)."""
     return int(plan.motion.get("requested_frames", plan.motion["n_frames"]))
 
 
@@ -38,65 +41,60 @@ def procedural_motion_of(group, plan) -> dict:
             "fps": plan.motion["fps"]}
 
 
-def amass_motion(path: str, fps: float, requested: int, start: int | None = None) -> dict:
-    """The AMASS motion of file ``path``: ``requested`` frames (fewer if the file is short)
-    from ``start`` (None: its first window), with a real frame before and after
-    (MotionError names a file or window that cannot give one)."""
-    from synth_core.motion import load_amass
-
-    available = load_amass(path, target_fps=fps).n_frames
-    n_frames = min(requested, available - 2 * PAD)
-    if n_frames < 1:
-        raise MotionError(f"{path}: AMASS file has {available} frame(s) at the clip's frame rate; "
-                          f"a clip needs at least {1 + 2 * PAD} (one before and one after each rendered frame)")
-    start = PAD if start is None else int(start)
-    last = available - n_frames - PAD
-    if not PAD <= start <= last:
-        raise MotionError(f"start frame {start} is outside {PAD}..{last}: the {n_frames}-frame clip needs a "
-                          f"real frame before and after it in the file's {available} frames")
-    return {"source": "amass", "path": path, "start": start, "n_frames": n_frames, "fps": fps,
-            "requested_frames": requested, "available_frames": available}
-
-
 def motion_changed(context) -> None:
     group = context.scene.synth.motion
 
     def edit(plan):
+        from synth_core.scene.plan import file_motion
+
         if group.source == "procedural":
             return replace(plan, motion=procedural_motion_of(group, plan))
-        path = plan.motion["path"] if plan.motion["source"] == "amass" else group.amass_path
-        if not path:
-            raise MotionError("no AMASS file yet: load an AMASS .npz with 'Load AMASS'")
-        return replace(plan, motion=amass_motion(path, plan.motion["fps"], requested_frames(plan), group.start))
+        if group.source == "prior":
+            if plan.motion["source"] == "prior" and np.float32(plan.motion["hold_s"]) == np.float32(group.hold_s):
+                return plan
+            return replace(plan, motion=_prior_motion(plan, group.hold_s, np.random.default_rng(group.motion_seed)))
+        path = plan.motion["path"] if plan.motion["source"] == group.source else group.file_path
+        if not path or Path(path).suffix.lower() != FILE_SUFFIXES[group.source]:
+            raise MotionError(f"no {group.source.upper()} file yet: load one with 'Load Motion File'")
+        return replace(plan, motion=file_motion(group.source, path, plan.motion["fps"], requested_frames(plan),
+                                                group.start))
 
     live_edit(context, "motion", edit)
 
 
-class SYNTH_OT_load_amass(bpy.types.Operator, ImportHelper):
-    """Load an AMASS motion (.npz: SMPL, SMPL-H or SMPL-X poses) as the body's motion, from its
-    first frames. BVH files are not supported yet"""
+def _prior_motion(plan, hold_s: float, rng) -> dict:
+    from synth_core.scene.plan import prior_motion
 
-    bl_idname = "synth.load_amass"
-    bl_label = "Load AMASS"
+    return prior_motion(rng, requested_frames(plan), plan.motion["fps"], float(hold_s))
+
+
+class SYNTH_OT_load_motion(bpy.types.Operator, ImportHelper):
+    """Load a motion file as the body's motion, from its first frames: AMASS (.npz: SMPL, SMPL-H or
+    SMPL-X poses) or BVH (.bvh: SMPL/Mixamo or CMU joint names, retargeted onto the body)"""
+
+    bl_idname = "synth.load_motion"
+    bl_label = "Load Motion File"
     bl_options = {"REGISTER", "UNDO"}
-    filename_ext = AMASS_SUFFIX
-    filter_glob: StringProperty(default="*.npz", options={"HIDDEN"})
+    filter_glob: StringProperty(default="*.npz;*.bvh", options={"HIDDEN"})
 
     def execute(self, context):
+        from synth_core.scene.plan import file_motion
+
         path = Path(bpy.path.abspath(self.filepath))
 
         def edit(plan):
-            if path.suffix.lower() != AMASS_SUFFIX:
-                raise MotionError(f"{path.name} is not an AMASS motion file (expected .npz"
-                                  + ("; BVH is not supported yet" if path.suffix.lower() == ".bvh" else "") + ")")
-            return replace(plan, motion=amass_motion(str(path.resolve()), plan.motion["fps"], requested_frames(plan)))
+            source = {suffix: name for name, suffix in FILE_SUFFIXES.items()}.get(path.suffix.lower())
+            if source is None:
+                raise MotionError(f"{path.name} is not a motion file (expected an AMASS .npz or a .bvh)")
+            return replace(plan, motion=file_motion(source, str(path.resolve()), plan.motion["fps"],
+                                                    requested_frames(plan)))
 
         return report_edit(self, context, "motion", edit)
 
 
 class SYNTH_OT_randomize_motion(bpy.types.Operator):
     """A random motion from the motion seed: new procedural parameters as Sample Scene draws
-    them, or (AMASS) a new window of the file"""
+    them, a new window of the AMASS or BVH file, or new key poses of the pose prior"""
 
     bl_idname = "synth.randomize_motion"
     bl_label = "Randomise Motion"
@@ -104,15 +102,15 @@ class SYNTH_OT_randomize_motion(bpy.types.Operator):
 
     def execute(self, context):
         from synth_core.motion import sample_procedural_params
-        from synth_core.scene.plan import _amass_window
+        from synth_core.scene.plan import file_motion
 
         def edit(plan, rng):
             m = plan.motion
             if m["source"] == "procedural":
                 return replace(plan, motion={**m, "params": sample_procedural_params(rng)})
-            available = amass_motion(m["path"], m["fps"], requested_frames(plan))["available_frames"]
-            n_frames, start = _amass_window(rng, available, requested_frames(plan), m["path"])
-            return replace(plan, motion={**m, "n_frames": n_frames, "start": start})
+            if m["source"] == "prior":
+                return replace(plan, motion=_prior_motion(plan, m["hold_s"], rng))
+            return replace(plan, motion=file_motion(m["source"], m["path"], m["fps"], requested_frames(plan), rng=rng))
 
         return seeded_edit(self, context, "motion", "motion_seed", edit)
 
@@ -140,4 +138,4 @@ def pose_at_frame(scene, *_) -> None:
         set_posed_vertices(mesh, geometry.vertices_world, PAD + clip_frame(scene, plan))
 
 
-classes = (SYNTH_OT_load_amass, SYNTH_OT_randomize_motion)
+classes = (SYNTH_OT_load_motion, SYNTH_OT_randomize_motion)

@@ -1,5 +1,5 @@
-"""The Motion panel: a built-in procedural motion or an AMASS file, randomise, and the clip
-frame the body shows (the timeline)."""
+"""The Motion panel: a built-in procedural motion, an AMASS or BVH file, or the pose prior;
+randomise; and the clip frame the body shows (the timeline)."""
 
 from pathlib import Path
 
@@ -26,11 +26,15 @@ class VIEW3D_PT_synth_motion(SynthPanel, bpy.types.Panel):
         box.prop(motion, "mirror")
 
         box = layout.box()
-        box.active = motion.source == "amass"
-        box.operator("synth.load_amass", icon="FILEBROWSER")  # .npz; BVH not yet (issue 12)
-        if motion.amass_path:
-            box.label(text=f"{Path(motion.amass_path).name}: {motion.available} frames")
+        box.active = motion.source in ("amass", "bvh")
+        box.operator("synth.load_motion", icon="FILEBROWSER")  # AMASS .npz or .bvh
+        if motion.file_path:
+            box.label(text=f"{Path(motion.file_path).name}: {motion.available} frames")
         box.prop(motion, "start")
+
+        box = layout.box()
+        box.active = motion.source == "prior"
+        box.prop(motion, "hold_s")
 
         row = layout.row(align=True)
         row.operator("synth.randomize_motion", icon="FILE_REFRESH")
