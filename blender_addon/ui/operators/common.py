@@ -19,7 +19,7 @@ from pathlib import Path
 import bpy
 
 from synth_core.errors import PlanError
-from synth_core.scene.plan import PASSES, ScenePlan, validate_plan
+from synth_core.scene.plan import PASSES, ScenePlan, modified_ns, validate_plan
 
 from ..properties import pass_property, restore, show_plan, snapshot
 
@@ -110,16 +110,8 @@ def live_inputs(plan: ScenePlan):
         check_camera_above_ground(plan, geometry)
     # The texture depends on the body model (its UVs), not on its shape or pose: shape sliders reuse it.
     model = {key: value for key, value in plan.body.items() if key not in ("betas", "pose_correctives")}
-    texture_key = json.dumps([plan.texture, model, _modified_ns(plan.texture.get("path"))], sort_keys=True)
+    texture_key = json.dumps([plan.texture, model, modified_ns(plan.texture.get("path"))], sort_keys=True)
     return geometry, _remembered(_textures, 8, texture_key, lambda: _texture(plan))
-
-
-def _modified_ns(path) -> int:
-    """A texture file's change time (an edited file is read again), -1 without one."""
-    try:
-        return Path(path).stat().st_mtime_ns if path else -1
-    except OSError:
-        return -1
 
 
 # Made once per key (what they depend on), for the last few keys (lru_cache would key on the whole plan).
