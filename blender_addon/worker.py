@@ -251,6 +251,11 @@ def frame_steps(plan: ScenePlan, built, geometry: ClipGeometry, background: np.n
     with_rgb = "rgb" in passes
     interleaved = with_rgb and plan.render.get("engine", "cycles") == "cycles" and plan.render["shading"] != "osl"
     background_srgb = linear_to_srgb_uint8(background)
+    occluders = None
+    if plan.occluders is not None:
+        from synth_core.occluders import apply_occluders, load_occluder_bank
+
+        occluders = load_occluder_bank()
     renders = len(frames) * (2 if with_rgb else 1)
     emit("start", frames=len(frames), renders=renders)
     done = 0
@@ -274,6 +279,10 @@ def frame_steps(plan: ScenePlan, built, geometry: ClipGeometry, background: np.n
         elif with_rgb:
             arrays["rgb"] = np.load(work_dir / f"rgb_{index:06d}.npy")
         labels = renderer.labels(box)
+        if occluders is not None:  # drawn into the RGB and every label, depth first (visibility)
+            frame_arrays = {**labels, **({"rgb": arrays["rgb"]} if "rgb" in arrays else {})}
+            apply_occluders(frame_arrays, plan.occluders, occluders, index, background_srgb)
+            arrays.update((name, frame_arrays[name]) for name in arrays)
         depths.append(labels["depth"])
         arrays.update(label_passes(labels, passes))
         with renderer.timings.measure("write"):
@@ -410,8 +419,14 @@ def build_annotations(plan: ScenePlan, geometry: ClipGeometry, joints_world: np.
     uv, z = cam.project(k, rt, joints_world)
     visible = np.array([joint_visibility(uv[t], z[t], depths[t], plan.render["visibility_margin_m"])
                         for t in range(len(depths))])
+    occlusion = {}
+    if plan.occluders is not None:  # a totally occluded frame shows no joint (its person is gone)
+        from synth_core.occluders import totally_occluded
+
+        occlusion = {"totally_occluded": totally_occluded(plan.occluders, len(depths))}
+        visible[occlusion["totally_occluded"]] = False
     rendered = geometry.rendered
-    return {
+    return {**occlusion,
         "joints2d": uv, "joints3d_world": joints_world,
         "joints3d_camera": cam.world_to_camera(rt, joints_world), "joints_visible": visible,
         "pose": geometry.pose[rendered], "transl": geometry.transl[rendered], "betas": geometry.betas,

@@ -35,9 +35,8 @@ from pathlib import Path
 
 import numpy as np
 
+from synth_core.body.parts import OCCLUDER_ID
 from synth_core.errors import SynthError
-
-OCCLUDER_ID = 25  # segmentation id of occluder pixels (parts are 1..24, background 0)
 DEFAULT_BANK = Path(__file__).resolve().parent / "data" / "occluders.npz"
 HEIGHT_RANGE = (0.15, 0.5)        # occluder height, fraction of the image's
 SPEED_RANGE = (0.002, 0.02)       # image widths per frame

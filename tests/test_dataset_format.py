@@ -449,7 +449,7 @@ def _frame_with(frames, **changes) -> dict:
 @pytest.mark.parametrize("changes, message", [
     ({"rgb": np.zeros((H, W, 3), np.float32)}, "'rgb' of frame 0: expected uint8"),
     ({"rgb": np.zeros((H, W, 4), np.uint8)}, "'rgb' of frame 0: expected shape (240, 320, 3)"),
-    ({"segmentation": np.full((H, W), 25, np.uint8)}, "part ids must lie in 0..24, got 25"),
+    ({"segmentation": np.full((H, W), 26, np.uint8)}, "part ids must lie in 0..24 (25: an occluder), got 26"),
     ({"segmentation": np.zeros((H, W), np.int32)}, "expected uint8 part ids"),
     ({"depth": np.full((H, W), -1.0, np.float32)}, "negative depth"),
     ({"depth": np.full((H, W), np.nan, np.float32)}, "non-finite value nan"),

@@ -148,7 +148,7 @@ CORRUPTIONS = {
     "wrong checksum": (_wrong_digest, None, "segmentation.npz (checksum mismatch)"),
     "missing file": (lambda c: (c / "rgb" / "000001.jpg").unlink(), None, "missing rgb/000001.jpg"),
     "part id above 24": (lambda c: _replace_member(c, "segmentation", 1, _part_31(
-        read_clip(c).frame(1)["segmentation"].copy())), 1, "segmentation holds part ids above 24 (max 31"),
+        read_clip(c).frame(1)["segmentation"].copy())), 1, "segmentation holds ids above 25 (max 31"),
     "depth hole on the body": (lambda c: _replace_label(c, "depth", 0, _hole_in_depth), 0,
                                "depth > 0 and segmentation > 0 disagree"),
     "normals not unit": (lambda c: _replace_label(c, "normals", 1, lambda n: n * 0.5), 1,

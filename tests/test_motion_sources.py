@@ -103,7 +103,8 @@ def test_a_rendered_prior_clip_puts_the_joints_where_the_body_model_does(tmp_pat
     assert np.allclose(axis_angle_to_matrix(a["pose"]),
                        axis_angle_to_matrix(evaluate_clip(plan, with_vertices=False).pose[PAD:PAD + 2]), atol=1e-9)
     model = load_body_model("default")
-    joints = cam.transform_points(a["body_to_world"], model(betas=a["betas"], pose=a["pose"], transl=a["transl"]).joints)
+    posed = model(betas=a["betas"], pose=a["pose"], transl=a["transl"])
+    joints = cam.transform_points(a["body_to_world"], posed.joints)
     uv, _ = cam.project(a["camera_K"], a["camera_Rt"], joints)
     assert np.allclose(uv, a["joints2d"], atol=1e-6)
     for t in range(2):  # the pelvis and spine joints are over the rendered body

@@ -162,3 +162,67 @@ def test_occluders_build_cli_from_a_folder(tmp_path):
     assert len(bank) >= 1 and all(source.endswith("a.png") for source in bank.sources)
     result = CliRunner().invoke(cli, ["occluders", "build", "--images", str(tmp_path / "none"), "--out", "x.npz"])
     assert result.exit_code != 0 and "not found" in result.output
+
+
+@pytest.mark.slow  # renders a 4-frame clip in Blender
+def test_a_rendered_clip_with_occluders_keeps_every_pass_consistent(tmp_path):
+    """Checked from the written clip alone: occluder pixels agree across passes, their flow
+    carries each card pixel onto the same colour next frame, joints under a nearer card are not
+    visible, and a totally occluded frame has no person and no visible joint."""
+    import dataclasses
+
+    from synth_cli.commands.render import run_worker
+    from synth_cli.commands.validate import frame_problems
+    from synth_core.dataset import read_clip
+    from synth_core.scene.plan import PlanOptions, sample_plan
+
+    options = PlanOptions(width=96, height=72, samples=1, n_frames=4, shading="nodes", rgb_format="png",
+                          texture_size=256, occluders=3, camera_distance_mean=4.0, camera_distance_std=0.0)
+    plan = sample_plan(2, options)
+    cards = [dict(card, centre_px=[48.0 - 10.0 + 8.0 * i, 36.0], velocity_px=[2.0, 1.0], height_px=30.0)
+             for i, card in enumerate(plan.occluders["cards"])]  # over the person, moving
+    plan = dataclasses.replace(plan, occluders={"cards": cards, "total": {"start": 3, "frames": 1}})
+    run_worker(plan, tmp_path / "clip")
+    clip = read_clip(tmp_path / "clip")
+    a = clip.annotations
+    assert a["totally_occluded"].tolist() == [False, False, False, True]
+    depths = {card["depth_m"] for card in cards}
+    hidden_joints = 0
+    for t in range(3):
+        frame = clip.frame(t)
+        assert frame_problems(frame) == []
+        card = frame["segmentation"] == OCCLUDER_ID
+        distance = np.min([np.abs(frame["depth"][card] - d) for d in depths], axis=0)
+        assert card.sum() > 100 and distance.max() <= 0.0006  # a card's own depth (stored in mm)
+        assert np.allclose(frame["normals"][card], [0, 0, -1], atol=0.01)
+        ys, xs = np.nonzero(card)
+        flow = frame["flow_forward"][ys, xs]
+        assert np.allclose(flow, [2.0, 1.0], atol=0.02)
+        if t < 2:  # where the next frame still shows the card there (no other card or the person nearer)
+            later = clip.frame(t + 1)
+            x1, y1 = xs + 2, ys + 1
+            inside = (x1 < 96) & (y1 < 72)
+            same = inside & (later["segmentation"][np.minimum(y1, 71), np.minimum(x1, 95)] == OCCLUDER_ID)
+            moved = later["rgb"][y1[same], x1[same]].astype(int) - frame["rgb"][ys[same], xs[same]].astype(int)
+            assert np.mean(np.abs(moved).max(axis=1) == 0) > 0.9
+        uv = np.rint(a["joints2d"][t]).astype(int)
+        on_card = np.array([0 <= u < 96 and 0 <= v < 72 and card[v, u] and frame["depth"][v, u] + 0.15 <
+                            a["joints3d_camera"][t, j, 2] for j, (u, v) in enumerate(uv)])
+        assert not np.any(a["joints_visible"][t][on_card])
+        hidden_joints += on_card.sum()
+    assert hidden_joints > 0  # the cards did hide joints
+    last = clip.frame(3)
+    assert not np.any((last["segmentation"] > 0) & (last["segmentation"] <= 24))
+    assert not a["joints_visible"][3].any()
+
+
+def test_trainers_treat_occluder_pixels_as_not_the_person():
+    from synth_core.body.parts import parts_to_classes14, person_mask
+    from trainers.data.datasets import passes_needed
+
+    parts = np.array([[0, 3, OCCLUDER_ID]])
+    assert parts_to_classes14(parts).tolist() == [[0, 9, 0]]
+    assert person_mask(parts).tolist() == [[False, True, False]]
+    assert "segmentation" in passes_needed(("depth",))  # depth classes need to know the person's pixels
+    with pytest.raises(ValueError, match="occluder"):
+        parts_to_classes14(np.array([26]))

@@ -27,8 +27,8 @@ from synth_cli.farm.workplan import UNITS, Shard, WorkPlan, shard_from_environme
 from synth_core.dataset.format import process_tag
 from synth_core.dataset.index import DatasetIndex
 from synth_core.errors import PlanError, RenderError
-from synth_core.scene.plan import (ENGINES, MOTION_SOURCES, OSL_DEVICES, PASSES, RENDER_DEVICES, SCENES,
-                                   PlanOptions, ScenePlan, motion_file_frames, sample_plan)
+from synth_core.scene.plan import (ENGINES, MAX_OCCLUDERS, MOTION_SOURCES, OSL_DEVICES, PASSES, RENDER_DEVICES,
+                                   SCENES, PlanOptions, ScenePlan, motion_file_frames, sample_plan)
 
 
 EXECUTORS = ("local", "slurm", "ray")
@@ -102,6 +102,11 @@ def load_config_file(ctx: click.Context, param: click.Parameter, value: str | No
                    "(SMPL/Mixamo or CMU).")
 @click.option("--prior-hold", "prior_hold_s", type=click.FloatRange(min=0.0), default=2.0, show_default=True,
               help="With --motion prior: seconds per key pose (0: one still pose per clip).")
+@click.option("--occluders", type=click.IntRange(0, MAX_OCCLUDERS), default=0, show_default=True,
+              help="Superpixel cards (cut from the free images, synth_core/data/occluders.npz) moved over "
+                   "the person in each clip, and sometimes a few frames with the person totally hidden "
+                   "(Doersch & Zisserman). Every pass follows: segmentation 25, the card's own depth, flow "
+                   "and normals; joints behind a card are not visible.")
 @click.option("--background-dir", type=click.Path(path_type=Path),
               help="A folder of your own background images, used instead of the free ones.")
 @click.option("--texture-dir", type=click.Path(path_type=Path),
@@ -145,9 +150,9 @@ def load_config_file(ctx: click.Context, param: click.Parameter, value: str | No
                    "the plan fixes everything the sampling flags would choose.")
 @click.pass_context
 def render(ctx, count, unit, out, seed, samples, resolution, frames, passes, shading, body_source, motion_source,
-           amass_files, bvh_files, prior_hold_s, background_dir, texture_dir, rgb_format, no_persistent_data, workers, threads, shard, timeout_s, retries,
-           recycle_clips, max_worker_mb, blender, executor, n_jobs, slurm_pairs, address, device,
-           engine, scene, plan_file) -> None:
+           amass_files, bvh_files, prior_hold_s, occluders, background_dir, texture_dir, rgb_format,
+           no_persistent_data, workers, threads, shard, timeout_s, retries, recycle_clips, max_worker_mb, blender,
+           executor, n_jobs, slurm_pairs, address, device, engine, scene, plan_file) -> None:
     """Render a dataset of clips into OUT, each with every ground-truth pass.
 
     A clip folder only appears once all its files are written; clips already in OUT are
@@ -166,6 +171,7 @@ def render(ctx, count, unit, out, seed, samples, resolution, frames, passes, sha
         motion_source=motion_source or ("amass" if amass_files else "bvh" if bvh_files else "procedural"),
         amass_files=tuple(str(p.expanduser().resolve()) for p in amass_files),
         bvh_files=tuple(str(p.expanduser().resolve()) for p in bvh_files), prior_hold_s=prior_hold_s,
+        occluders=occluders,
         background_kinds=() if background_dir else ("hdri", "photo"),
         background_dir=str(background_dir.expanduser().resolve()) if background_dir else None,
         texture_dir=str(texture_dir.expanduser().resolve()) if texture_dir else None,
@@ -216,8 +222,8 @@ def render(ctx, count, unit, out, seed, samples, resolution, frames, passes, sha
 
 # Flags whose choices a scene plan already holds: refused together with --plan.
 PLAN_FIXES = ("count", "unit", "seed", "samples", "resolution", "frames", "passes", "shading", "engine", "body_source",
-              "motion_source", "amass_files", "bvh_files", "prior_hold_s", "background_dir", "texture_dir", "rgb_format", "no_persistent_data", "scene",
-              "workers", "shard", "executor", "n_jobs", "slurm_pairs", "address")
+              "motion_source", "amass_files", "bvh_files", "prior_hold_s", "occluders", "background_dir",
+              "texture_dir", "rgb_format", "no_persistent_data", "scene", "workers", "shard", "executor", "n_jobs", "slurm_pairs", "address")
 
 
 def render_plan_file(ctx: click.Context, plan_file: Path, out: Path, blender, threads, device: str,
@@ -345,7 +351,8 @@ def dataset_config(first_seed: int, options: PlanOptions) -> dict:
 
 # Options added after datasets were rendered without them, with the value those datasets
 # used: left out of the identity at that value, so such a dataset still resumes.
-OPTIONS_ADDED_LATER = {"scene": "composite", "texture_dir": None, "bvh_files": [], "prior_hold_s": 2.0}
+OPTIONS_ADDED_LATER = {"scene": "composite", "texture_dir": None, "bvh_files": [], "prior_hold_s": 2.0,
+                       "occluders": 0}
 
 
 def identity_options(options: PlanOptions) -> dict:

@@ -23,7 +23,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from synth_cli.commands.status import CLIP_FOLDER, scan_dataset
 from synth_cli.farm.local import clip_name
-from synth_core.body.parts import JOINT_NAMES, NUM_JOINTS
+from synth_core.body.parts import JOINT_NAMES, NUM_JOINTS, OCCLUDER_ID
 from synth_core.dataset import format as fmt
 from synth_core.dataset import read_clip
 from synth_core.dataset.index import STATE_DIR, DatasetIndex
@@ -185,8 +185,8 @@ def frame_problems(frame: dict[str, np.ndarray]) -> list[str]:
     problems = []
     seg, depth, normals = frame.get("segmentation"), frame.get("depth"), frame.get("normals")
     if seg is not None:
-        problems += _pixels(seg > NUM_JOINTS, f"segmentation holds part ids above {NUM_JOINTS} "
-                                              f"(max {int(seg.max())}; parts are 0..{NUM_JOINTS})")
+        problems += _pixels(seg > OCCLUDER_ID, f"segmentation holds ids above {OCCLUDER_ID} (max {int(seg.max())}; "
+                                               f"parts are 0..{NUM_JOINTS}, {OCCLUDER_ID} an occluder)")
     if depth is not None:
         problems += _pixels(~np.isfinite(depth) | (depth < 0), "depth is negative or not finite")
     for name in ("flow_forward", "flow_backward"):

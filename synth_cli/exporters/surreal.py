@@ -12,7 +12,8 @@ Per clip ``<name>`` (the clip folder's name), in the output folder:
   would rebuild a wrong body in any SMPL-based SURREAL loader, so such clips have no
   ``shape`` and ``info['shape']`` fails loudly instead;
 - ``<name>_depth.mat``: depth_1 ... depth_T, float32 metres, background 1e10;
-- ``<name>_segm.mat``: segm_1 ... segm_T, uint8 part ids 0..24;
+- ``<name>_segm.mat``: segm_1 ... segm_T, uint8 part ids 0..24 (an occluder's pixels, 25 in our
+  format, are background, 0: SURREAL has no occluders);
 - ``<name>_gtflow.mat``: gtflow_1 ... gtflow_T, float32 H x W x 2: Blender's vector pass
   channels X, Y as SURREAL stored them, i.e. (bx, -by) with (bx, by) our backward flow
   (dx right, dy down). SURREAL users negate x (their issue #3) and get -backward flow;
@@ -34,6 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from synth_core.body.catalog import BODY_SOURCES
+from synth_core.body.parts import person_mask
 from synth_core.dataset import Clip
 from synth_core.errors import DatasetFormatError
 
@@ -65,7 +67,7 @@ def _write_clip_files(clip: Clip, folder: Path, log) -> list[Path]:
             f"the betas are in 'betas_{info['body_model']}'")
     written = [_savemat(folder / f"{name}_info.mat", info)]
     for pass_name, suffix, converter in (("depth", "depth", depth_for_surreal),
-                                         ("segmentation", "segm", lambda segm: segm),
+                                         ("segmentation", "segm", lambda segm: np.where(person_mask(segm), segm, 0)),
                                          ("flow_backward", "gtflow", gtflow_for_surreal)):
         if pass_name not in clip.passes:
             log(f"{name}: no {pass_name} pass, so no _{suffix}.mat")

@@ -39,21 +39,31 @@ CLASS14_NAMES: tuple[str, ...] = (
     "left_thigh", "left_shin", "left_foot",
 )
 
-# PART_TO_CLASS14[k] is the training class of part k (index 0 = background -> 0).
+# Segmentation id of an occluder's pixels (synth_core.occluders): not the person.
+OCCLUDER_ID = 25
+
+# PART_TO_CLASS14[k] is the training class of part k (index 0 = background -> 0; the occluder,
+# OCCLUDER_ID, hides the person: background too).
 PART_TO_CLASS14: np.ndarray = np.array(
-    [0, 2, 12, 9, 2, 13, 10, 2, 14, 11, 2, 14, 11, 2, 2, 2, 1, 6, 3, 7, 4, 8, 5, 8, 5],
+    [0, 2, 12, 9, 2, 13, 10, 2, 14, 11, 2, 14, 11, 2, 2, 2, 1, 6, 3, 7, 4, 8, 5, 8, 5, 0],
     dtype=np.uint8,
 )
 
 
 def parts_to_classes14(segmentation: np.ndarray) -> np.ndarray:
-    """Map a 0..24 part image (any shape, integer) to the 0..14 training classes."""
+    """Map a part image (0..24, or OCCLUDER_ID; any shape, integer) to the 0..14 training classes."""
     segmentation = np.asarray(segmentation)
-    if segmentation.size and (segmentation.min() < 0 or segmentation.max() > NUM_JOINTS):
+    if segmentation.size and (segmentation.min() < 0 or segmentation.max() > OCCLUDER_ID):
         raise ValueError(
-            f"part labels must lie in 0..{NUM_JOINTS}, got {segmentation.min()}..{segmentation.max()}"
+            f"part labels must lie in 0..{NUM_JOINTS} (or {OCCLUDER_ID}, an occluder), "
+            f"got {segmentation.min()}..{segmentation.max()}"
         )
     return PART_TO_CLASS14[segmentation]
+
+
+def person_mask(segmentation: np.ndarray) -> np.ndarray:
+    """The pixels of the person (parts 1..24): not background, not an occluder."""
+    return (segmentation > 0) & (segmentation <= NUM_JOINTS)
 
 
 def vertex_part_labels(weights: np.ndarray) -> np.ndarray:

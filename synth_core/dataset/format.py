@@ -14,7 +14,7 @@ Label encodings (lossless for segmentation, bounded error for the rest):
 - flow_forward / flow_backward: int16 in 1/64 px (error <= 1/128 px), channels first
   (2 x H x W), rows "up"-filtered;
 - normals: int8 = round(127 n) (error <= 0.004), channels first (3 x H x W), "up"-filtered;
-- segmentation: uint8 part ids 0..24, unfiltered.
+- segmentation: uint8 part ids 0..24, and 25 on an occluder (``--occluders``), unfiltered.
 
 Wide frames: a depth or flow frame with a value outside that range (fast motion at high
 resolution, a far background, a surface nearer than 0.5 mm) is stored in a wider integer type
@@ -38,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
-from synth_core.body.parts import NUM_JOINTS
+from synth_core.body.parts import NUM_JOINTS, OCCLUDER_ID
 from synth_core.errors import DatasetFormatError
 
 FORMAT_NAME = "synth-clip"
@@ -240,8 +240,9 @@ def encode_label(name: str, frame: int, array: np.ndarray, height: int, width: i
     if name == "segmentation":
         if array.dtype != np.uint8:
             raise _fail(name, frame, f"expected uint8 part ids, got dtype {array.dtype}")
-        if array.max(initial=0) > NUM_JOINTS:
-            raise _fail(name, frame, f"part ids must lie in 0..{NUM_JOINTS}, got {array.max()}")
+        if array.max(initial=0) > OCCLUDER_ID:
+            raise _fail(name, frame, f"part ids must lie in 0..{NUM_JOINTS} ({OCCLUDER_ID}: an occluder), "
+                                     f"got {array.max()}")
         return np.ascontiguousarray(array)
     if name == "depth":
         _check_float(name, frame, array, allow_pos_inf=True)

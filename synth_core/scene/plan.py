@@ -44,6 +44,8 @@ FILE_MOTION_SOURCES = ("amass", "bvh")  # motion read from the user's files
 RENDER_DEVICES = ("cpu", "cuda", "optix", "hip", "metal", "oneapi")
 OSL_DEVICES = ("cpu", "optix")
 MAX_RESOLUTION = 4096
+MAX_OCCLUDERS = 20
+OPTIONAL_PARTS = ("occluders",)  # ScenePlan fields a plan may lack
 MAX_SAMPLES = 4096
 
 
@@ -80,6 +82,7 @@ class PlanOptions:
     texture_dir: str | None = None       # folder of UV texture images (None: procedural)
     visibility_margin_m: float = 0.15
     scene: str = "composite"             # or "grounded" (shadow catcher under the feet)
+    occluders: int = 0                   # superpixel cards moved over the person (+ total occlusion)
 
     def __post_init__(self) -> None:
         validate_render_options(self.width, self.height, self.samples, self.passes,
@@ -105,6 +108,8 @@ class PlanOptions:
         if not isinstance(self.keep_body_in_view, bool):
             raise PlanError(f"keep_body_in_view must be true or false, got {self.keep_body_in_view!r}")
         validate_scene(self.scene, self.engine)
+        if not isinstance(self.occluders, int) or not 0 <= self.occluders <= MAX_OCCLUDERS:
+            raise PlanError(f"occluders must be a whole number in 0..{MAX_OCCLUDERS}, got {self.occluders!r}")
 
     def to_dict(self) -> dict:
         """Plain JSON types (tuples become lists): what workers and config files carry."""
@@ -165,9 +170,13 @@ class ScenePlan:
     background: dict  # spec (synth_core.backgrounds)
     render: dict      # width, height, samples, shading, engine, passes, persistent_data, rgb_format, ...
     version: int = PLAN_VERSION
+    occluders: dict | None = None  # cards and total occlusion (synth_core.occluders); None: none
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """Plain JSON types; optional parts a plan does not have are left out (plans without
+        them read and write as before)."""
+        data = asdict(self)
+        return {key: value for key, value in data.items() if not (key in OPTIONAL_PARTS and value is None)}
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=1, sort_keys=True)
@@ -175,7 +184,7 @@ class ScenePlan:
     @classmethod
     def from_dict(cls, data: dict) -> "ScenePlan":
         names = {f.name for f in fields(cls)}
-        missing = names - set(data) - {"version"}
+        missing = names - set(data) - {"version"} - set(OPTIONAL_PARTS)
         if missing:
             raise PlanError(f"scene plan lacks {sorted(missing)}")
         if data.get("version", PLAN_VERSION) != PLAN_VERSION:
@@ -230,10 +239,29 @@ def validate_plan(plan: ScenePlan) -> None:
     if np.allclose(plan.camera["location"], plan.camera["target"], rtol=0.0, atol=1e-9):
         raise PlanError("camera.location and camera.target must differ (the camera looks from one to the other)")
     _validate_body_options(plan.body)
+    if plan.occluders is not None:
+        _validate_occluders(plan.occluders)
     if plan.motion["source"] == "prior":
         keys = np.asarray(plan.motion.get("keys", ()), dtype=np.float64)
         if keys.ndim != 3 or keys.shape[1:] != (24, 3) or not np.all(np.isfinite(keys)):
             raise PlanError(f"motion.keys of a prior motion must be K x 24 x 3 finite axis-angles, got {keys.shape}")
+
+
+def _validate_occluders(occluders: dict) -> None:
+    from synth_core.occluders import load_occluder_bank
+
+    cards = occluders.get("cards") if isinstance(occluders, dict) else None
+    if not isinstance(cards, list) or "total" not in occluders:
+        raise PlanError("occluders must be {'cards': [...], 'total': null or {'start', 'frames'}}")
+    bank = len(load_occluder_bank())
+    for card in cards:
+        try:
+            values = [card["height_px"], *card["centre_px"], *card["velocity_px"], card["depth_m"]]
+            ok = 0 <= int(card["patch"]) < bank and card["height_px"] > 0 and card["depth_m"] > 0
+        except (KeyError, TypeError, ValueError):
+            ok, values = False, []
+        if not ok or len(values) != 6 or not np.all(np.isfinite(values)):
+            raise PlanError(f"occluder card {card!r} is not a card of the occluder bank ({bank} patches)")
 
 
 def _validate_body_options(body: dict) -> None:
@@ -273,8 +301,17 @@ def sample_plan(seed: int, options: PlanOptions = PlanOptions()) -> ScenePlan:
                 "visibility_margin_m": options.visibility_margin_m, "scene": options.scene},
     )
     plan = replace(plan, camera=_place_camera(component_rng(seed, "camera"), plan, options))
+    if options.occluders:
+        plan = replace(plan, occluders=_sample_occluders(component_rng(seed, "occluders"), plan, options))
     validate_plan(plan)
     return plan
+
+
+def _sample_occluders(rng: np.random.Generator, plan: ScenePlan, options: PlanOptions) -> dict:
+    from synth_core.occluders import load_occluder_bank, sample_occluders
+
+    return sample_occluders(rng, options.occluders, options.n_frames, options.width, options.height,
+                            float(plan.camera["distance"]), len(load_occluder_bank()))
 
 
 def follow_body(previous: ScenePlan, plan: ScenePlan) -> ScenePlan:

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from synth_core.body.parts import person_mask
 from synth_core.dataset import find_clips, read_clip
 from synth_core.dataset.format import ANNOTATIONS_FILE, META_FILE, is_partial
 from synth_core.errors import DatasetFormatError
@@ -40,8 +41,11 @@ _PASSES = {"segm": "segmentation", "depth": "depth", "flow": "flow_forward"}
 
 
 def passes_needed(targets: tuple[str, ...], inputs: tuple[str, ...] = ("rgb",)) -> tuple[str, ...]:
-    """The clip passes that samples with these targets and inputs are made from."""
+    """The clip passes that samples with these targets and inputs are made from (depth targets
+    need the segmentation too: only the person's pixels have a depth class)."""
     wanted = ["rgb"] + [_PASSES[name] for name in (*targets, *inputs) if name in _PASSES]
+    if "depth" in targets:
+        wanted.append("segmentation")
     return tuple(dict.fromkeys(wanted))
 
 
@@ -181,8 +185,8 @@ class FrameDataset(Dataset):
         if "segm" in self.targets:
             parts = crops.warp_labels(frame["segmentation"], to_labels, O)
             sample["segm"] = torch.from_numpy(segmentation_classes(parts).astype(np.int64))
-        if "depth" in self.targets:
-            depth = crops.warp_labels(frame["depth"], to_labels, O)
+        if "depth" in self.targets:  # the person's depth: an occluder's pixels are background
+            depth = crops.warp_labels(np.where(person_mask(frame["segmentation"]), frame["depth"], 0.0), to_labels, O)
             pelvis = float(self.pelvis_depth[c][f])
             sample.update(depth=torch.from_numpy(depth), depth_bins=torch.from_numpy(depth_bins(depth, pelvis)),
                           pelvis_depth=torch.tensor(pelvis, dtype=torch.float32))
