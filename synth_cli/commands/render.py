@@ -223,7 +223,8 @@ def render(ctx, count, unit, out, seed, samples, resolution, frames, passes, sha
 # Flags whose choices a scene plan already holds: refused together with --plan.
 PLAN_FIXES = ("count", "unit", "seed", "samples", "resolution", "frames", "passes", "shading", "engine", "body_source",
               "motion_source", "amass_files", "bvh_files", "prior_hold_s", "occluders", "background_dir",
-              "texture_dir", "rgb_format", "no_persistent_data", "scene", "workers", "shard", "executor", "n_jobs", "slurm_pairs", "address")
+              "texture_dir", "rgb_format", "no_persistent_data", "scene", "workers", "shard", "executor", "n_jobs",
+              "slurm_pairs", "address")
 
 
 def render_plan_file(ctx: click.Context, plan_file: Path, out: Path, blender, threads, device: str,
