@@ -27,7 +27,7 @@ from synth_cli.farm.workplan import UNITS, Shard, WorkPlan, shard_from_environme
 from synth_core.dataset.format import process_tag
 from synth_core.dataset.index import DatasetIndex
 from synth_core.errors import PlanError, RenderError
-from synth_core.scene.plan import (ENGINES, MAX_OCCLUDERS, MOTION_SOURCES, OSL_DEVICES, PASSES, RENDER_DEVICES,
+from synth_core.scene.plan import (CAMERAS, ENGINES, MAX_OCCLUDERS, MOTION_SOURCES, OSL_DEVICES, PASSES, RENDER_DEVICES,
                                    SCENES, PlanOptions, ScenePlan, motion_file_frames, sample_plan)
 
 
@@ -102,6 +102,10 @@ def load_config_file(ctx: click.Context, param: click.Parameter, value: str | No
                    "(SMPL/Mixamo or CMU).")
 @click.option("--prior-hold", "prior_hold_s", type=click.FloatRange(min=0.0), default=2.0, show_default=True,
               help="With --motion prior: seconds per key pose (0: one still pose per clip).")
+@click.option("--camera", type=click.Choice(CAMERAS), default="static", show_default=True,
+              help="static: SURREAL's placement; perturbed: Chen et al.'s Gaussian perturbations of azimuth, "
+                   "elevation and in-plane roll (std 45, 15, 15 degrees) and a focal length of 35-85 mm, the "
+                   "body still kept in view.")
 @click.option("--occluders", type=click.IntRange(0, MAX_OCCLUDERS), default=0, show_default=True,
               help="Superpixel cards (cut from the free images, synth_core/data/occluders.npz) moved over "
                    "the person in each clip, and sometimes a few frames with the person totally hidden "
@@ -150,7 +154,7 @@ def load_config_file(ctx: click.Context, param: click.Parameter, value: str | No
                    "the plan fixes everything the sampling flags would choose.")
 @click.pass_context
 def render(ctx, count, unit, out, seed, samples, resolution, frames, passes, shading, body_source, motion_source,
-           amass_files, bvh_files, prior_hold_s, occluders, background_dir, texture_dir, rgb_format,
+           amass_files, bvh_files, prior_hold_s, camera, occluders, background_dir, texture_dir, rgb_format,
            no_persistent_data, workers, threads, shard, timeout_s, retries, recycle_clips, max_worker_mb, blender,
            executor, n_jobs, slurm_pairs, address, device, engine, scene, plan_file) -> None:
     """Render a dataset of clips into OUT, each with every ground-truth pass.
@@ -171,7 +175,7 @@ def render(ctx, count, unit, out, seed, samples, resolution, frames, passes, sha
         motion_source=motion_source or ("amass" if amass_files else "bvh" if bvh_files else "procedural"),
         amass_files=tuple(str(p.expanduser().resolve()) for p in amass_files),
         bvh_files=tuple(str(p.expanduser().resolve()) for p in bvh_files), prior_hold_s=prior_hold_s,
-        occluders=occluders,
+        camera=camera, occluders=occluders,
         background_kinds=() if background_dir else ("hdri", "photo"),
         background_dir=str(background_dir.expanduser().resolve()) if background_dir else None,
         texture_dir=str(texture_dir.expanduser().resolve()) if texture_dir else None,
@@ -222,7 +226,7 @@ def render(ctx, count, unit, out, seed, samples, resolution, frames, passes, sha
 
 # Flags whose choices a scene plan already holds: refused together with --plan.
 PLAN_FIXES = ("count", "unit", "seed", "samples", "resolution", "frames", "passes", "shading", "engine", "body_source",
-              "motion_source", "amass_files", "bvh_files", "prior_hold_s", "occluders", "background_dir",
+              "motion_source", "amass_files", "bvh_files", "prior_hold_s", "camera", "occluders", "background_dir",
               "texture_dir", "rgb_format", "no_persistent_data", "scene", "workers", "shard", "executor", "n_jobs",
               "slurm_pairs", "address")
 
@@ -353,7 +357,7 @@ def dataset_config(first_seed: int, options: PlanOptions) -> dict:
 # Options added after datasets were rendered without them, with the value those datasets
 # used: left out of the identity at that value, so such a dataset still resumes.
 OPTIONS_ADDED_LATER = {"scene": "composite", "texture_dir": None, "bvh_files": [], "prior_hold_s": 2.0,
-                       "occluders": 0}
+                       "occluders": 0, "camera": "static"}
 
 
 def identity_options(options: PlanOptions) -> dict:

@@ -45,6 +45,13 @@ RENDER_DEVICES = ("cpu", "cuda", "optix", "hip", "metal", "oneapi")
 OSL_DEVICES = ("cpu", "optix")
 MAX_RESOLUTION = 4096
 MAX_OCCLUDERS = 20
+# Cameras: "static" (SURREAL's placement) or "perturbed" (Chen et al. 2016: Gaussian perturbations
+# of elevation, azimuth and in-plane rotation with standard deviations of 15, 45 and 15 degrees,
+# and a focal length drawn from PERTURBED_LENS_MM).
+CAMERAS = ("static", "perturbed")
+PERTURBATION_STD_DEG = {"elevation": 15.0, "azimuth": 45.0, "roll": 15.0}
+PERTURBED_LENS_MM = (35.0, 85.0)
+MAX_ELEVATION_DEG = 80.0  # a perturbed camera never looks straight down or up
 OPTIONAL_PARTS = ("occluders",)  # ScenePlan fields a plan may lack
 MAX_SAMPLES = 4096
 
@@ -83,6 +90,7 @@ class PlanOptions:
     visibility_margin_m: float = 0.15
     scene: str = "composite"             # or "grounded" (shadow catcher under the feet)
     occluders: int = 0                   # superpixel cards moved over the person (+ total occlusion)
+    camera: str = "static"               # or "perturbed" (CAMERAS)
 
     def __post_init__(self) -> None:
         validate_render_options(self.width, self.height, self.samples, self.passes,
@@ -108,6 +116,8 @@ class PlanOptions:
         if not isinstance(self.keep_body_in_view, bool):
             raise PlanError(f"keep_body_in_view must be true or false, got {self.keep_body_in_view!r}")
         validate_scene(self.scene, self.engine)
+        if self.camera not in CAMERAS:
+            raise PlanError(f"unknown camera {self.camera!r}; expected one of {CAMERAS}")
         if not isinstance(self.occluders, int) or not 0 <= self.occluders <= MAX_OCCLUDERS:
             raise PlanError(f"occluders must be a whole number in 0..{MAX_OCCLUDERS}, got {self.occluders!r}")
 
@@ -470,8 +480,11 @@ def surreal_camera(plan: ScenePlan, options: PlanOptions = PlanOptions()) -> dic
 
 
 def _place_camera(rng: np.random.Generator, plan: ScenePlan, options: PlanOptions) -> dict:
-    """SURREAL's camera: the sampled distance in front of the pelvis (world -Y side), then,
-    with ``keep_body_in_view``, moved back and aside just enough to see the whole body."""
+    """SURREAL's camera: the sampled distance in front of the pelvis (world -Y side); a
+    "perturbed" camera then turns about the target by Chen et al.'s perturbations of azimuth and
+    elevation, rolls, and takes a focal length from PERTURBED_LENS_MM (drawn from their own
+    stream: static plans are as before). With ``keep_body_in_view`` it is finally moved back and
+    aside just enough to see the whole body."""
     from synth_core.scene.clip import body_extent_spheres, body_model_of, evaluate_clip  # imported late
 
     geometry = evaluate_clip(plan, with_vertices=False)
@@ -480,13 +493,35 @@ def _place_camera(rng: np.random.Generator, plan: ScenePlan, options: PlanOption
     sampled = max(float(rng.normal(options.camera_distance_mean, options.camera_distance_std)),
                   options.camera_distance_min)
     location = target + np.array([0.0, -sampled, options.camera_height])
+    lens, roll = options.lens_mm, 0.0
+    if options.camera == "perturbed":
+        location, lens, roll = _perturbed(component_rng(plan.seed, "camera_perturbation"), location, target,
+                                          grounded=plan.render.get("scene") == "grounded")
     if options.keep_body_in_view:
         centres, radii = body_extent_spheres(body_model_of(plan), geometry)
-        rt = cam.look_at(location, target)
-        k = cam.intrinsics(options.lens_mm, options.sensor_width_mm, options.width, options.height)
+        rt = cam.look_at(location, target, roll=roll)
+        k = cam.intrinsics(lens, options.sensor_width_mm, options.width, options.height)
         move = cam.move_to_contain(k, rt, options.width, options.height, centres.reshape(-1, 3), radii.ravel())
         location = location + rt[:, :3].T @ move
         target = target + rt[:, :3].T @ (move * [1.0, 1.0, 0.0])  # same view direction
-    return {"lens_mm": options.lens_mm, "sensor_width_mm": options.sensor_width_mm,
+    return {"lens_mm": lens, "sensor_width_mm": options.sensor_width_mm,
             "distance": float(np.linalg.norm(target - location)), "sampled_distance": sampled,
-            "location": location.tolist(), "target": target.tolist()}
+            "location": location.tolist(), "target": target.tolist(), **({"roll": roll} if roll else {})}
+
+
+def _perturbed(rng: np.random.Generator, location: np.ndarray, target: np.ndarray,
+               grounded: bool) -> tuple[np.ndarray, float, float]:
+    """(location, lens_mm, roll radians) of Chen et al.'s perturbed camera: azimuth about world Z
+    and elevation about the target, at the same distance. A grounded scene's camera only looks
+    down (|elevation|), so it stays above its ground."""
+    offset = location - target
+    distance = float(np.linalg.norm(offset))
+    azimuth = np.arctan2(offset[1], offset[0]) + np.radians(rng.normal(0.0, PERTURBATION_STD_DEG["azimuth"]))
+    change = rng.normal(0.0, PERTURBATION_STD_DEG["elevation"])
+    elevation = np.degrees(np.arcsin(offset[2] / distance)) + (abs(change) if grounded else change)
+    elevation = np.radians(np.clip(elevation, -MAX_ELEVATION_DEG, MAX_ELEVATION_DEG))
+    roll = float(np.radians(rng.normal(0.0, PERTURBATION_STD_DEG["roll"])))
+    lens = float(rng.uniform(*PERTURBED_LENS_MM))
+    direction = np.array([np.cos(elevation) * np.cos(azimuth), np.cos(elevation) * np.sin(azimuth),
+                          np.sin(elevation)])
+    return target + distance * direction, lens, roll
