@@ -1,9 +1,11 @@
-"""Cost of the realism options of `synth render` against the default, measured in the same run.
+"""Cost of the realism and variety options of `synth render` against the default, measured in
+the same run.
 
 Renders the same seeds through the real worker with: the default (SURREAL's composite,
-procedural texture), ``--scene grounded`` (ground plane, shadow catcher, sun from the SH) and
+procedural texture), ``--scene grounded`` (ground plane, shadow catcher, sun from the SH),
 ``--texture-dir`` (image textures read from a folder; here procedural ones written to PNG
-first). Reports setup seconds (process start to the scene built), steady-state seconds per
+first), ``--camera perturbed``, ``--occluders 3``, ``--motion prior`` and ``--bvh`` (a BVH
+written from a procedural motion first). Reports setup seconds (process start to the scene built), steady-state seconds per
 frame (RGB + labels, frames 2..N) and the ratio to the default. Time to make one procedural
 texture is printed too (it is part of every clip's setup).
 
@@ -24,6 +26,7 @@ from PIL import Image
 from render_frame import measure  # bench/render_frame.py: one clip through the real worker
 from synth_cli.commands.render import parse_resolution
 from synth_core.body.catalog import load_body_model
+from synth_core.motion import procedural_motion, write_bvh
 from synth_core.scene.plan import PlanOptions, component_rng
 from synth_core.textures import make_texture, sample_texture_spec
 
@@ -50,10 +53,16 @@ def main() -> None:
     base = PlanOptions(width=width, height=height, n_frames=args.frames, samples=args.samples)
     with tempfile.TemporaryDirectory() as tmp:
         texture_s = write_texture_folder(Path(tmp) / "textures", 3, base.texture_size)
+        bvh = write_bvh(Path(tmp) / "walk.bvh", procedural_motion("walk", 3 * args.frames, base.fps),
+                        load_body_model("default")(betas=None).rest_joints[0])
         variants = {
             "default (composite)": base,
             "--scene grounded": dataclasses.replace(base, scene="grounded"),
             "--texture-dir": dataclasses.replace(base, texture_dir=str(Path(tmp) / "textures")),
+            "--camera perturbed": dataclasses.replace(base, camera="perturbed"),
+            "--occluders 3": dataclasses.replace(base, occluders=3),
+            "--motion prior": dataclasses.replace(base, motion_source="prior"),
+            "--bvh": dataclasses.replace(base, motion_source="bvh", bvh_files=(str(bvh),)),
         }
         results = {}
         for name, options in variants.items():

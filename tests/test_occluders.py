@@ -224,5 +224,8 @@ def test_trainers_treat_occluder_pixels_as_not_the_person():
     assert parts_to_classes14(parts).tolist() == [[0, 9, 0]]
     assert person_mask(parts).tolist() == [[False, True, False]]
     assert "segmentation" in passes_needed(("depth",))  # depth classes need to know the person's pixels
+    from synth_core.visualize import segmentation_to_colour
+
+    assert segmentation_to_colour(parts).tolist()[0][2] == [128, 128, 128]  # previews draw occluders grey
     with pytest.raises(ValueError, match="occluder"):
         parts_to_classes14(np.array([26]))

@@ -284,7 +284,7 @@ def plot_class_frequencies(sample: DatasetSample):
     import matplotlib.pyplot as plt
 
     shares = sample.class_shares()
-    colours = part_palette() / 255.0
+    colours = part_palette()[:NUM_JOINTS + 1] / 255.0
     colours[0] = (0.55, 0.55, 0.55)  # the palette's black background would vanish on white
     fig, ax = plt.subplots(figsize=(13, 5), constrained_layout=True)
     ax.bar(np.arange(NUM_JOINTS + 1), np.maximum(shares, 1e-9), color=colours, edgecolor="black", lw=0.4)

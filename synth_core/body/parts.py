@@ -78,7 +78,8 @@ def vertex_part_labels(weights: np.ndarray) -> np.ndarray:
 
 
 def part_palette() -> np.ndarray:
-    """25 x 3 uint8 colours for background (black) and parts 1..24, left/right distinct."""
+    """26 x 3 uint8 colours for background (black), parts 1..24 (left/right distinct) and the
+    occluder id 25 (mid grey)."""
     hues = (np.arange(NUM_JOINTS) * 0.618033988749895) % 1.0
     saturation = np.where(np.arange(NUM_JOINTS) % 2 == 0, 0.75, 0.55)
     value = np.where(np.arange(NUM_JOINTS) % 3 == 0, 0.95, 0.8)
@@ -90,7 +91,7 @@ def part_palette() -> np.ndarray:
         np.choose(sector, [t, value, value, q, p, p]),
         np.choose(sector, [p, p, t, value, value, q]),
     ], axis=1)
-    return np.vstack([[0, 0, 0], np.round(table * 255)]).astype(np.uint8)
+    return np.vstack([[0, 0, 0], np.round(table * 255), [128, 128, 128]]).astype(np.uint8)
 
 
 def face_part_labels(faces: np.ndarray, vertex_labels: np.ndarray) -> np.ndarray:
