@@ -117,8 +117,8 @@ def main() -> None:
 
     figure, axes = plt.subplots(2, 3, figsize=(15, 8))
     for axis, key in zip(axes[0], ("elevation_deg", "roll_deg", "lens_mm")):
-        for name, rows in cameras.items():
-            axis.hist([row[key] for row in rows], bins=30, alpha=0.6, label=name)
+        axis.hist([row[key] for row in cameras["perturbed"]], bins=30, color="tab:orange", label="perturbed")
+        axis.axvline(cameras["static"][0][key], color="tab:blue", lw=2, label="static (every plan)")
         axis.set_title(f"camera {key}")
         axis.legend()
     axes[1, 0].hist([row["distance_m"] for row in cameras["perturbed"]], bins=30, color="tab:orange")

@@ -255,7 +255,7 @@ def frame_steps(plan: ScenePlan, built, geometry: ClipGeometry, background: np.n
     if plan.occluders is not None:
         from synth_core.occluders import apply_occluders, load_occluder_bank
 
-        occluders = load_occluder_bank()
+        occluders = load_occluder_bank(plan.occluders.get("bank"))
     renders = len(frames) * (2 if with_rgb else 1)
     emit("start", frames=len(frames), renders=renders)
     done = 0

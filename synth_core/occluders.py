@@ -38,7 +38,7 @@ import numpy as np
 from synth_core.body.parts import OCCLUDER_ID
 from synth_core.errors import SynthError
 DEFAULT_BANK = Path(__file__).resolve().parent / "data" / "occluders.npz"
-HEIGHT_RANGE = (0.15, 0.5)        # occluder height, fraction of the image's
+HEIGHT_RANGE = (0.1, 0.35)        # occluder height, fraction of the image's
 SPEED_RANGE = (0.002, 0.02)       # image widths per frame
 DEPTH_FRACTION_RANGE = (0.35, 0.85)  # of the camera's distance to the person
 TOTAL_OCCLUSION_CHANCE = 0.2

@@ -229,3 +229,24 @@ def test_trainers_treat_occluder_pixels_as_not_the_person():
     assert segmentation_to_colour(parts).tolist()[0][2] == [128, 128, 128]  # previews draw occluders grey
     with pytest.raises(ValueError, match="occluder"):
         parts_to_classes14(np.array([26]))
+
+
+def test_a_bank_of_ones_own_is_used_by_plans_and_named_when_bad(tmp_path):
+    from synth_core.errors import PlanError
+    from synth_core.scene.plan import PlanOptions, ScenePlan, sample_plan
+
+    patch = np.zeros((8, 8, 4), np.uint8)
+    patch[..., 3] = 255
+    bank = OccluderBank([patch], ["mine"]).save(tmp_path / "mine.npz")
+    options = PlanOptions(width=64, height=48, n_frames=3, texture_size=64, occluders=4, occluder_bank=str(bank))
+    plan = sample_plan(1, options)
+    assert plan.occluders["bank"] == str(bank) and {c["patch"] for c in plan.occluders["cards"]} == {0}
+    assert ScenePlan.from_json(plan.to_json()) == plan
+    default = sample_plan(1, PlanOptions(width=64, height=48, n_frames=3, texture_size=64, occluders=4))
+    assert "bank" not in default.occluders and len({c["patch"] for c in default.occluders["cards"]}) > 1
+    broken = default.to_dict()
+    broken["occluders"]["bank"] = str(bank)  # patch numbers past a one-patch bank
+    with pytest.raises(PlanError, match="not a card of the occluder bank"):
+        ScenePlan.from_dict(broken)
+    with pytest.raises(OccluderError, match="does not exist"):
+        sample_plan(1, PlanOptions(width=64, height=48, n_frames=3, occluders=1, occluder_bank=str(tmp_path / "x.npz")))

@@ -14,7 +14,8 @@ def occluders() -> None:
     `synth render --occluders N` (Doersch & Zisserman 2019).
 
     The free bank (synth_core/data/occluders.npz) is cut from the free background pool;
-    `synth occluders build` rebuilds it bit for bit, or cuts a bank from your own images.
+    `synth occluders build` rebuilds it bit for bit, or cuts a bank from your own images
+    (then `synth render --occluders N --occluder-bank FILE`).
     """
 
 

@@ -111,6 +111,8 @@ def load_config_file(ctx: click.Context, param: click.Parameter, value: str | No
                    "the person in each clip, and sometimes a few frames with the person totally hidden "
                    "(Doersch & Zisserman). Every pass follows: segmentation 25, the card's own depth, flow "
                    "and normals; joints behind a card are not visible.")
+@click.option("--occluder-bank", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="With --occluders: a bank of your own (`synth occluders build --images DIR --out FILE`).")
 @click.option("--background-dir", type=click.Path(path_type=Path),
               help="A folder of your own background images, used instead of the free ones.")
 @click.option("--texture-dir", type=click.Path(path_type=Path),
@@ -154,9 +156,9 @@ def load_config_file(ctx: click.Context, param: click.Parameter, value: str | No
                    "the plan fixes everything the sampling flags would choose.")
 @click.pass_context
 def render(ctx, count, unit, out, seed, samples, resolution, frames, passes, shading, body_source, motion_source,
-           amass_files, bvh_files, prior_hold_s, camera, occluders, background_dir, texture_dir, rgb_format,
-           no_persistent_data, workers, threads, shard, timeout_s, retries, recycle_clips, max_worker_mb, blender,
-           executor, n_jobs, slurm_pairs, address, device, engine, scene, plan_file) -> None:
+           amass_files, bvh_files, prior_hold_s, camera, occluders, occluder_bank, background_dir, texture_dir,
+           rgb_format, no_persistent_data, workers, threads, shard, timeout_s, retries, recycle_clips, max_worker_mb,
+           blender, executor, n_jobs, slurm_pairs, address, device, engine, scene, plan_file) -> None:
     """Render a dataset of clips into OUT, each with every ground-truth pass.
 
     A clip folder only appears once all its files are written; clips already in OUT are
@@ -176,6 +178,7 @@ def render(ctx, count, unit, out, seed, samples, resolution, frames, passes, sha
         amass_files=tuple(str(p.expanduser().resolve()) for p in amass_files),
         bvh_files=tuple(str(p.expanduser().resolve()) for p in bvh_files), prior_hold_s=prior_hold_s,
         camera=camera, occluders=occluders,
+        occluder_bank=str(occluder_bank.expanduser().resolve()) if occluder_bank else None,
         background_kinds=() if background_dir else ("hdri", "photo"),
         background_dir=str(background_dir.expanduser().resolve()) if background_dir else None,
         texture_dir=str(texture_dir.expanduser().resolve()) if texture_dir else None,
@@ -226,9 +229,9 @@ def render(ctx, count, unit, out, seed, samples, resolution, frames, passes, sha
 
 # Flags whose choices a scene plan already holds: refused together with --plan.
 PLAN_FIXES = ("count", "unit", "seed", "samples", "resolution", "frames", "passes", "shading", "engine", "body_source",
-              "motion_source", "amass_files", "bvh_files", "prior_hold_s", "camera", "occluders", "background_dir",
-              "texture_dir", "rgb_format", "no_persistent_data", "scene", "workers", "shard", "executor", "n_jobs",
-              "slurm_pairs", "address")
+              "motion_source", "amass_files", "bvh_files", "prior_hold_s", "camera", "occluders", "occluder_bank",
+              "background_dir", "texture_dir", "rgb_format", "no_persistent_data", "scene", "workers", "shard",
+              "executor", "n_jobs", "slurm_pairs", "address")
 
 
 def render_plan_file(ctx: click.Context, plan_file: Path, out: Path, blender, threads, device: str,
@@ -357,7 +360,7 @@ def dataset_config(first_seed: int, options: PlanOptions) -> dict:
 # Options added after datasets were rendered without them, with the value those datasets
 # used: left out of the identity at that value, so such a dataset still resumes.
 OPTIONS_ADDED_LATER = {"scene": "composite", "texture_dir": None, "bvh_files": [], "prior_hold_s": 2.0,
-                       "occluders": 0, "camera": "static"}
+                       "occluders": 0, "occluder_bank": None, "camera": "static"}
 
 
 def identity_options(options: PlanOptions) -> dict:

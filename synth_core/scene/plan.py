@@ -90,6 +90,7 @@ class PlanOptions:
     visibility_margin_m: float = 0.15
     scene: str = "composite"             # or "grounded" (shadow catcher under the feet)
     occluders: int = 0                   # superpixel cards moved over the person (+ total occlusion)
+    occluder_bank: str | None = None     # a bank from `synth occluders build` (None: the free one)
     camera: str = "static"               # or "perturbed" (CAMERAS)
 
     def __post_init__(self) -> None:
@@ -263,7 +264,7 @@ def _validate_occluders(occluders: dict) -> None:
     cards = occluders.get("cards") if isinstance(occluders, dict) else None
     if not isinstance(cards, list) or "total" not in occluders:
         raise PlanError("occluders must be {'cards': [...], 'total': null or {'start', 'frames'}}")
-    bank = len(load_occluder_bank())
+    bank = len(load_occluder_bank(occluders.get("bank")))
     for card in cards:
         try:
             values = [card["height_px"], *card["centre_px"], *card["velocity_px"], card["depth_m"]]
@@ -320,8 +321,10 @@ def sample_plan(seed: int, options: PlanOptions = PlanOptions()) -> ScenePlan:
 def _sample_occluders(rng: np.random.Generator, plan: ScenePlan, options: PlanOptions) -> dict:
     from synth_core.occluders import load_occluder_bank, sample_occluders
 
-    return sample_occluders(rng, options.occluders, options.n_frames, options.width, options.height,
-                            float(plan.camera["distance"]), len(load_occluder_bank()))
+    bank = options.occluder_bank
+    occluders = sample_occluders(rng, options.occluders, options.n_frames, options.width, options.height,
+                                 float(plan.camera["distance"]), len(load_occluder_bank(bank)))
+    return {**occluders, "bank": bank} if bank else occluders
 
 
 def follow_body(previous: ScenePlan, plan: ScenePlan) -> ScenePlan:
