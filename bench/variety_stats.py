@@ -23,9 +23,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from synth_core.body.lbs import axis_angle_to_matrix  # noqa: E402
 from synth_core.body.parts import JOINT_NAMES  # noqa: E402
-from synth_core.motion.limits import JOINT_LIMITS, joint_euler_deg  # noqa: E402
+from synth_core.motion.limits import JOINT_LIMITS, limit_box_coverage  # noqa: E402
 from synth_core.occluders import card_layer, load_occluder_bank, totally_occluded  # noqa: E402
 from synth_core.scene import camera as cam  # noqa: E402
 from synth_core.scene.clip import evaluate_clip  # noqa: E402
@@ -40,21 +39,6 @@ def camera_numbers(plan) -> dict:
     return {"elevation_deg": float(np.degrees(np.arcsin(offset[2] / np.linalg.norm(offset)))),
             "roll_deg": float(np.degrees(np.arcsin(np.clip(-right[2], -1, 1)))),
             "distance_m": float(np.linalg.norm(offset)), "lens_mm": float(plan.camera["lens_mm"])}
-
-
-def coverage(poses: np.ndarray) -> np.ndarray:
-    """Joints x 3: share of each joint axis's limit range reached (10 bins)."""
-    rotations = axis_angle_to_matrix(poses)
-    result = np.zeros((len(JOINT_NAMES), 3))
-    for joint, limit in enumerate(JOINT_LIMITS):
-        if limit is None:
-            continue
-        angles = joint_euler_deg(rotations[:, joint], joint)
-        for axis_index, axis in enumerate("XYZ"):
-            low, high = limit.range_of(axis)
-            bins = np.clip(((angles[:, axis_index] - low) / (high - low) * BINS).astype(int), 0, BINS - 1)
-            result[joint, axis_index] = len(np.unique(bins)) / BINS
-    return result
 
 
 def occluded_joints(plan, bank) -> tuple[int, int, int]:
@@ -104,7 +88,7 @@ def main() -> None:
         values = {key: np.array([row[key] for row in rows]) for key in rows[0]}
         print(f"camera {name:9}: " + ", ".join(f"{key} mean {v.mean():.2f} std {v.std():.2f} "
                                                  f"[{v.min():.1f}, {v.max():.1f}]" for key, v in values.items()))
-    reach = {name: coverage(p) for name, p in poses.items()}
+    reach = {name: limit_box_coverage(p, BINS) for name, p in poses.items()}
     limited = [j for j, limit in enumerate(JOINT_LIMITS) if limit is not None]
     for name, r in reach.items():
         print(f"poses {name:10}: mean share of the limit ranges reached {r[limited].mean():.2f}")

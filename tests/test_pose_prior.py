@@ -14,11 +14,8 @@ from synth_core.body.lbs import axis_angle_to_matrix
 from synth_core.errors import MotionError
 from synth_core.motion import procedural_motion
 from synth_core.motion.bvh import write_bvh
-from synth_core.motion.limits import JOINT_LIMITS, check_within_limits, joint_euler_deg
+from synth_core.motion.limits import check_within_limits, limit_box_coverage
 from synth_core.motion.prior import PARTS, fit_prior, load_prior, prior_motion, remove_heading, training_poses
-
-BINS = 10  # per Euler axis of each joint's limit box
-
 
 @functools.lru_cache(maxsize=1)
 def procedural_poses() -> np.ndarray:
@@ -30,22 +27,6 @@ def default_prior():
     return fit_prior(procedural_poses())
 
 
-def occupied_bins(poses: np.ndarray) -> dict:
-    """(joint, axis) -> number of the 10 bins of its limit range that some pose's Euler angle
-    falls in (measured in each joint's own limit decomposition)."""
-    rotations = axis_angle_to_matrix(poses)
-    result = {}
-    for joint, limit in enumerate(JOINT_LIMITS):
-        if limit is None:
-            continue
-        angles = joint_euler_deg(rotations[:, joint], joint)
-        for axis_index, axis in enumerate("XYZ"):
-            low, high = limit.range_of(axis)
-            bins = np.clip(((angles[:, axis_index] - low) / (high - low) * BINS).astype(int), 0, BINS - 1)
-            result[(joint, axis)] = len(np.unique(bins))
-    return result
-
-
 def test_samples_never_exceed_the_joint_limits():
     samples = default_prior().sample(np.random.default_rng(0), 3000)
     assert samples.shape == (3000, 24, 3)
@@ -55,12 +36,10 @@ def test_samples_never_exceed_the_joint_limits():
 
 
 def test_prior_covers_joint_angle_ranges_the_procedural_motions_do_not():
-    procedural = occupied_bins(procedural_poses())
-    prior = occupied_bins(default_prior().sample(np.random.default_rng(1), 3000))
-    wider = [key for key in prior if prior[key] > procedural[key]]
-    narrower = [key for key in prior if prior[key] < procedural[key]]
-    assert sum(prior.values()) >= 2 * sum(procedural.values()), (sum(prior.values()), sum(procedural.values()))
-    assert len(wider) >= len(prior) // 2 and not narrower, (len(wider), narrower)
+    procedural = limit_box_coverage(procedural_poses())[1:]  # the root has no limit box
+    prior = limit_box_coverage(default_prior().sample(np.random.default_rng(1), 3000))[1:]
+    assert prior.sum() >= 2 * procedural.sum(), (prior.sum(), procedural.sum())
+    assert (prior > procedural).sum() >= prior.size // 2 and not (prior < procedural).any()
 
 
 def chordal_nearest(samples: np.ndarray, training: np.ndarray, joints) -> np.ndarray:
@@ -154,3 +133,17 @@ def test_mixing_lets_parts_combine_in_ways_the_input_never_had():
     assert drawn <= seen
     seen, drawn = sampled_cluster_pairs(fit_prior(procedural_poses(), noise_deg=0.0, mixing=0.25))
     assert len(drawn - seen) >= 0.1 * len(drawn), (len(drawn - seen), len(drawn))
+
+
+def test_limit_box_coverage_counts_the_slices_reached():
+    from synth_core.motion.limits import JOINT_LIMITS
+    from synth_core.motion.rotations import axis_rotation, matrix_to_axis_angle
+
+    assert np.allclose(limit_box_coverage(np.zeros((1, 24, 3)))[1:], 0.1)  # one slice per axis
+    assert np.isnan(limit_box_coverage(np.zeros((1, 24, 3)))[0]).all()
+    knee = 4  # left knee: X from -10 to 150 degrees
+    low, high = JOINT_LIMITS[knee].x
+    poses = np.zeros((16, 24, 3))
+    poses[:, knee] = matrix_to_axis_angle(axis_rotation("X", np.radians(np.linspace(low + 1, high - 1, 16))))
+    coverage = limit_box_coverage(poses)
+    assert coverage[knee, 0] == 1.0 and coverage[knee, 1] == 0.1 and coverage[5, 0] == 0.1

@@ -171,6 +171,23 @@ def limit_violations(pose, tolerance_deg: float = 1e-3) -> list[LimitViolation]:
     return violations
 
 
+def limit_box_coverage(pose, bins: int = 10) -> np.ndarray:
+    """How much of each joint's Euler box poses reach: 24 x 3 (axes X, Y, Z), the share of the
+    ``bins`` equal slices of each axis's range that some pose's angle falls in (angles outside
+    the range count in the end slices); NaN for the root, which has no limit."""
+    rotations = axis_angle_to_matrix(_as_pose_sequence(pose))
+    coverage = np.full((NUM_JOINTS, 3), np.nan)
+    for joint, limit in enumerate(JOINT_LIMITS):
+        if limit is None:
+            continue
+        angles = joint_euler_deg(rotations[:, joint], joint)
+        for axis_index, axis in enumerate("XYZ"):
+            low, high = limit.range_of(axis)
+            slices = np.clip(((angles[:, axis_index] - low) / (high - low) * bins).astype(int), 0, bins - 1)
+            coverage[joint, axis_index] = len(np.unique(slices)) / bins
+    return coverage
+
+
 def check_within_limits(pose, tolerance_deg: float = 1e-3) -> bool:
     """True when every joint of every frame is inside :data:`JOINT_LIMITS`."""
     return not limit_violations(pose, tolerance_deg)
