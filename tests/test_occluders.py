@@ -125,12 +125,12 @@ def test_total_occlusion_removes_the_person_from_every_pass():
 
 
 def test_sampling_is_seeded_and_cards_cross_the_middle():
-    a = sample_occluders(np.random.default_rng(3), 4, 30, 320, 240, 4.0, bank_size=162)
-    b = sample_occluders(np.random.default_rng(3), 4, 30, 320, 240, 4.0, bank_size=162)
+    a = sample_occluders(np.random.default_rng(3), 4, 30, 320, 240, 4.0, bank_size=162, person_px=(100, 60))
+    b = sample_occluders(np.random.default_rng(3), 4, 30, 320, 240, 4.0, bank_size=162, person_px=(100, 60))
     assert a == b and len(a["cards"]) == 4
     for c in a["cards"]:
         middle = np.asarray(c["centre_px"]) + np.asarray(c["velocity_px"]) * 14.5
-        assert 0.25 * 320 <= middle[0] <= 0.75 * 320 and 0.25 * 240 <= middle[1] <= 0.75 * 240
+        assert abs(middle[0] - 100) <= 0.2 * 320 + 1e-9 and abs(middle[1] - 60) <= 0.2 * 240 + 1e-9
         assert 0 < c["depth_m"] < 4.0 and 0 <= c["patch"] < 162
 
 

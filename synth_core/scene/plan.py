@@ -321,9 +321,14 @@ def sample_plan(seed: int, options: PlanOptions = PlanOptions()) -> ScenePlan:
 def _sample_occluders(rng: np.random.Generator, plan: ScenePlan, options: PlanOptions) -> dict:
     from synth_core.occluders import load_occluder_bank, sample_occluders
 
+    from synth_core.scene.clip import evaluate_clip
+
+    geometry = evaluate_clip(plan, with_vertices=False)  # the cards cross where the person is
+    pelvis_px, _ = cam.project(plan.intrinsics, plan.extrinsics, geometry.joints_world[geometry.rendered, 0])
     bank = options.occluder_bank
     occluders = sample_occluders(rng, options.occluders, options.n_frames, options.width, options.height,
-                                 float(plan.camera["distance"]), len(load_occluder_bank(bank)))
+                                 float(plan.camera["distance"]), len(load_occluder_bank(bank)),
+                                 person_px=pelvis_px.mean(axis=0))
     return {**occluders, "bank": bank} if bank else occluders
 
 
