@@ -107,10 +107,10 @@ def load_occluder_bank(path=None) -> OccluderBank:
 
 
 def sample_occluders(rng: np.random.Generator, count: int, n_frames: int, width: int, height: int,
-                     camera_distance_m: float, bank_size: int, person_px=None) -> dict:
+                     camera_distance_m: float, bank_size: int, person_box_px=None) -> dict:
     """``count`` moving occluders and maybe one total occlusion: the plan's ``occluders``. Each
-    card crosses near ``person_px`` (the person's image position; default the image centre)
-    around the clip's middle, within a fifth of the image of it."""
+    card passes, at the clip's middle frame, a point drawn uniformly in ``person_box_px``
+    ((x0, y0, x1, y1): where the person is in the image; default the middle half of it)."""
     if count < 0 or bank_size < 1:
         raise OccluderError(f"need a non-negative occluder count and a non-empty bank, got {count}, {bank_size}")
     cards = []
@@ -118,8 +118,9 @@ def sample_occluders(rng: np.random.Generator, count: int, n_frames: int, width:
         speed = rng.uniform(*SPEED_RANGE) * width
         heading = rng.uniform(0.0, 2.0 * math.pi)
         velocity = speed * np.array([math.cos(heading), math.sin(heading)])
-        aim = np.array([width, height]) / 2 if person_px is None else np.asarray(person_px, dtype=np.float64)
-        middle = aim + np.array([width, height]) * rng.uniform(-0.2, 0.2, 2)
+        x0, y0, x1, y1 = (width / 4, height / 4, 3 * width / 4, 3 * height / 4) if person_box_px is None \
+            else person_box_px
+        middle = np.array([rng.uniform(x0, x1), rng.uniform(y0, y1)])
         centre = middle - velocity * (n_frames - 1) / 2
         cards.append({"patch": int(rng.integers(bank_size)), "height_px": float(rng.uniform(*HEIGHT_RANGE) * height),
                       "centre_px": [float(v) for v in centre], "velocity_px": [float(v) for v in velocity],

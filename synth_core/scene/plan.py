@@ -324,11 +324,12 @@ def _sample_occluders(rng: np.random.Generator, plan: ScenePlan, options: PlanOp
     from synth_core.scene.clip import evaluate_clip
 
     geometry = evaluate_clip(plan, with_vertices=False)  # the cards cross where the person is
-    pelvis_px, _ = cam.project(plan.intrinsics, plan.extrinsics, geometry.joints_world[geometry.rendered, 0])
+    joints_px, _ = cam.project(plan.intrinsics, plan.extrinsics, geometry.joints_world[geometry.rendered])
+    box = (*joints_px.reshape(-1, 2).min(axis=0), *joints_px.reshape(-1, 2).max(axis=0))
     bank = options.occluder_bank
     occluders = sample_occluders(rng, options.occluders, options.n_frames, options.width, options.height,
                                  float(plan.camera["distance"]), len(load_occluder_bank(bank)),
-                                 person_px=pelvis_px.mean(axis=0))
+                                 person_box_px=tuple(float(v) for v in box))
     return {**occluders, "bank": bank} if bank else occluders
 
 
