@@ -197,10 +197,13 @@ def test_cli_scene_option_and_old_datasets_still_resume():
     assert "--scene [composite|grounded]" in result.output and "shadow" in result.output
     result = runner.invoke(cli, ["render", "--out", "unused", "--scene", "floor"])
     assert result.exit_code != 0 and "floor" in result.output
-    # The identity a dataset rendered before --scene existed recorded: no "scene" key.
-    before = {key: value for key, value in PlanOptions().to_dict().items() if key not in ("scene", "texture_dir")}
+    # The identity a dataset rendered before these options existed recorded: none of their keys.
+    added_later = ("scene", "texture_dir", "bvh_files", "prior_hold_s", "camera", "occluders", "occluder_bank")
+    before = {key: value for key, value in PlanOptions().to_dict().items() if key not in added_later}
     assert dataset_config(0, PlanOptions())["identity"]["options"] == before
     assert dataset_config(0, PlanOptions(scene="grounded"))["identity"]["options"]["scene"] == "grounded"
+    assert dataset_config(0, PlanOptions(occluders=2, camera="perturbed"))["identity"]["options"] == {
+        **before, "occluders": 2, "camera": "perturbed"}
 
 
 @pytest.mark.slow  # starts a Blender worker
