@@ -156,35 +156,32 @@ def limit_violations(pose, tolerance_deg: float = 1e-3) -> list[LimitViolation]:
 
     pose: 72, 24 x 3, T x 72 or T x 24 x 3 axis-angle radians.
     """
-    rotations = axis_angle_to_matrix(_as_pose_sequence(pose))
     violations = []
+    for joint, axis, values, (low, high) in _limited_angles(pose):
+        for frame in np.flatnonzero((values < low - tolerance_deg) | (values > high + tolerance_deg)):
+            violations.append(LimitViolation(int(frame), JOINT_NAMES[joint], axis, float(values[frame]), (low, high)))
+    return violations
+
+
+def _limited_angles(pose):
+    """(joint, axis, T angles in degrees, (low, high)) for each axis of each limited joint."""
+    rotations = axis_angle_to_matrix(_as_pose_sequence(pose))
     for joint, limit in enumerate(JOINT_LIMITS):
         if limit is None:
             continue
         angles = joint_euler_deg(rotations[:, joint], joint)
         for axis_index, axis in enumerate("XYZ"):
-            low, high = limit.range_of(axis)
-            values = angles[:, axis_index]
-            for frame in np.flatnonzero((values < low - tolerance_deg) | (values > high + tolerance_deg)):
-                violations.append(LimitViolation(int(frame), JOINT_NAMES[joint], axis,
-                                                 float(values[frame]), (low, high)))
-    return violations
+            yield joint, axis, angles[:, axis_index], limit.range_of(axis)
 
 
 def limit_box_coverage(pose, bins: int = 10) -> np.ndarray:
     """How much of each joint's Euler box poses reach: 24 x 3 (axes X, Y, Z), the share of the
     ``bins`` equal slices of each axis's range that some pose's angle falls in (angles outside
     the range count in the end slices); NaN for the root, which has no limit."""
-    rotations = axis_angle_to_matrix(_as_pose_sequence(pose))
     coverage = np.full((NUM_JOINTS, 3), np.nan)
-    for joint, limit in enumerate(JOINT_LIMITS):
-        if limit is None:
-            continue
-        angles = joint_euler_deg(rotations[:, joint], joint)
-        for axis_index, axis in enumerate("XYZ"):
-            low, high = limit.range_of(axis)
-            slices = np.clip(((angles[:, axis_index] - low) / (high - low) * bins).astype(int), 0, bins - 1)
-            coverage[joint, axis_index] = len(np.unique(slices)) / bins
+    for joint, axis, values, (low, high) in _limited_angles(pose):
+        slices = np.clip(((values - low) / (high - low) * bins).astype(int), 0, bins - 1)
+        coverage[joint, "XYZ".index(axis)] = len(np.unique(slices)) / bins
     return coverage
 
 

@@ -6,7 +6,7 @@ import bpy
 from synth_core.body.catalog import GENDERS
 
 from ..operators.body import body_summary
-from .base import SynthPanel
+from .base import SynthPanel, randomise_row
 
 
 class VIEW3D_PT_synth_body(SynthPanel, bpy.types.Panel):
@@ -32,9 +32,7 @@ class VIEW3D_PT_synth_body(SynthPanel, bpy.types.Panel):
         column = box.column(align=True)
         for index in range(body.n_betas):
             column.prop(body, "betas", index=index, text=f"Beta {index}", slider=True)
-        row = box.row(align=True)
-        row.operator("synth.randomize_shape", icon="FILE_REFRESH")
-        row.prop(body, "shape_seed", text="")
+        randomise_row(box, "synth.randomize_shape", body, "shape_seed")
 
         box = layout.box()
         box.label(text="Phenotype (default body)")

@@ -9,7 +9,7 @@ from synth_core.errors import SynthError
 from ..operators.common import current_plan
 from ..operators.look import background_summary, texture_summary
 from ..properties.look import SH_LABELS
-from .base import SynthPanel
+from .base import SynthPanel, randomise_row
 
 
 def shown_plan(settings):
@@ -33,18 +33,14 @@ class VIEW3D_PT_synth_look(SynthPanel, bpy.types.Panel):
         box.label(text="Texture")
         box.label(text=texture_summary(plan), icon="TEXTURE")
         box.operator("synth.load_texture", icon="FILEBROWSER")
-        row = box.row(align=True)
-        row.operator("synth.randomize_texture", icon="FILE_REFRESH")
-        row.prop(look, "texture_seed", text="")
+        randomise_row(box, "synth.randomize_texture", look, "texture_seed")
 
         box = layout.box()
         box.label(text="Background (camera view)")
         box.label(text=background_summary(plan), icon="IMAGE_BACKGROUND")
         box.prop(look, "background")
         box.operator("synth.load_background", icon="FILEBROWSER")
-        row = box.row(align=True)
-        row.operator("synth.randomize_background", icon="FILE_REFRESH")
-        row.prop(look, "background_seed", text="")
+        randomise_row(box, "synth.randomize_background", look, "background_seed")
 
         box = layout.box()
         box.label(text="SH lighting")

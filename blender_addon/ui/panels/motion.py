@@ -5,7 +5,7 @@ from pathlib import Path
 
 import bpy
 
-from .base import SynthPanel
+from .base import SynthPanel, randomise_row
 
 
 class VIEW3D_PT_synth_motion(SynthPanel, bpy.types.Panel):
@@ -36,8 +36,6 @@ class VIEW3D_PT_synth_motion(SynthPanel, bpy.types.Panel):
         box.active = motion.source == "prior"
         box.prop(motion, "hold_s")
 
-        row = layout.row(align=True)
-        row.operator("synth.randomize_motion", icon="FILE_REFRESH")
-        row.prop(motion, "motion_seed", text="")
+        randomise_row(layout, "synth.randomize_motion", motion, "motion_seed")
         # Scrubbing: the timeline poses the body at that clip frame (frames 0..T-1).
         layout.prop(context.scene, "frame_current", text="Clip frame")
