@@ -19,7 +19,8 @@ a member configuration of that cluster (non-parametric: a pose part that occurre
 joint by a small random rotation (``noise_deg``, a kernel around it) and clamps every joint
 into :data:`synth_core.motion.limits.JOINT_LIMITS`, so no sample exceeds the limits.
 
-:func:`prior_motion` makes a clip from it: key poses every ``hold_s`` seconds, slerped.
+:func:`sample_prior_keys` draws key poses every ``hold_s`` seconds and :func:`motion_from_keys`
+slerps a clip through them (a plan holds the keys: ``synth_core.scene.plan.prior_motion``).
 The prior is learned from whatever poses are given: :func:`training_poses` gathers the
 procedural motions' and any AMASS or BVH files'. It is stored as a plain ``.npz`` (no pickle).
 """
@@ -289,14 +290,6 @@ def motion_from_keys(keys, n_frames: int, fps: float, hold_s: float, name: str =
         pose = matrix_to_axis_angle(clip_rotations_to_limits(axis_angle_to_matrix(between)))
     return MotionClip(pose=unwrap_axis_angle(pose), transl=np.zeros((n_frames, 3)), fps=fps, source="prior",
                       name=name)
-
-
-def prior_motion(prior: PosePrior, seed: int, n_frames: int, fps: float = 30.0, hold_s: float = 2.0) -> MotionClip:
-    """A clip of poses from the prior: a key pose every ``hold_s`` seconds, slerped between
-    (``hold_s`` 0: one still pose); no translation."""
-    rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0x9E3779B9]))
-    keys = sample_prior_keys(prior, rng, n_frames, fps, hold_s)
-    return motion_from_keys(keys, n_frames, fps, hold_s, name=f"prior_{seed}")
 
 
 @functools.lru_cache(maxsize=4)

@@ -395,15 +395,11 @@ def _sample_motion(rng: np.random.Generator, options: PlanOptions) -> dict:
         return {"source": "procedural", "params": sample_procedural_params(rng), "start": 0,
                 "n_frames": options.n_frames, "fps": options.fps}
     if options.motion_source == "prior":
-        return _sample_prior_motion(rng, options)
+        return prior_motion(rng, options.n_frames, options.fps, options.prior_hold_s, options.amass_files,
+                            options.bvh_files)
     files = options.amass_files if options.motion_source == "amass" else options.bvh_files
     path = str(Path(files[int(rng.integers(len(files)))]).resolve())
     return file_motion(options.motion_source, path, options.fps, options.n_frames, rng=rng)
-
-
-def _sample_prior_motion(rng: np.random.Generator, options: PlanOptions) -> dict:
-    return prior_motion(rng, options.n_frames, options.fps, options.prior_hold_s, options.amass_files,
-                        options.bvh_files)
 
 
 def prior_motion(rng: np.random.Generator, n_frames: int, fps: float, hold_s: float,
