@@ -51,8 +51,8 @@ def emit(event: str, **fields) -> None:
 
 
 def prepare_inputs(plan: ScenePlan, work_dir: Path):
-    """Load and check every input of the plan; returns (geometry, texture path, background)."""
-    from synth_core.backgrounds import load_background
+    """Load and check every input of the plan; returns (geometry, texture path, backdrop)."""
+    from synth_core.backgrounds import ClipBackdrop
 
     validate_plan(plan)
     geometry = evaluate_clip(plan)
@@ -61,8 +61,7 @@ def prepare_inputs(plan: ScenePlan, work_dir: Path):
 
         check_camera_above_ground(plan, geometry)
     texture_path = write_texture(plan, work_dir)
-    background = load_background(plan.background, plan.render["height"], plan.render["width"])
-    return geometry, texture_path, background
+    return geometry, texture_path, ClipBackdrop(plan)
 
 
 def write_texture(plan: ScenePlan, work_dir: Path) -> Path:
@@ -115,7 +114,7 @@ def clip_steps(plan: ScenePlan, out_dir: Path, work_dir: Path, threads: int | No
     with exr_folder(work_dir, r["height"] * r["width"]) as exr_dir, \
             ClipWriter(out_dir, r["height"], r["width"], n_frames, tuple(r["passes"]), rgb_format=r["rgb_format"]) as writer:
         # On any error the writer deletes its partial folder: no half-written clip is left.
-        renderer = BoxRenderer(built.scene, plan, exr_dir, timings)
+        renderer = BoxRenderer(built, plan, exr_dir, timings)
         yield from frame_steps(plan, built, geometry, background, writer, renderer, work_dir)
     emit("done", out=str(out_dir), frames=n_frames, rss_mb=resident_memory_mb(), timings=timings.as_dict())
     return built
@@ -151,8 +150,6 @@ def prepare_scene(plan: ScenePlan, work_dir: Path, threads: int | None, device: 
 def render_frame(plan: ScenePlan, index: int, work_dir: Path, device: str = "cpu", previous=None):
     """Clip frame ``index`` (0-based) of every pass of the plan, rendered as :func:`render_clip`
     renders it but written nowhere: (scene, {pass: array as the clip stores it})."""
-    from synth_core.imaging import linear_to_srgb_uint8
-
     n_frames = int(plan.motion["n_frames"])
     if not 0 <= index < n_frames:
         raise RenderError(f"frame {index} is outside the clip's frames 0..{n_frames - 1}")
@@ -160,12 +157,12 @@ def render_frame(plan: ScenePlan, index: int, work_dir: Path, device: str = "cpu
     built, geometry, background = prepare_scene(plan, work_dir, None, device, timings, previous)
     passes = tuple(plan.render["passes"])
     with exr_folder(work_dir, plan.render["height"] * plan.render["width"]) as exr_dir:
-        renderer = BoxRenderer(built.scene, plan, exr_dir, timings)
-        box = renderer.pose(built.mesh, geometry.vertices_world, geometry.rendered.start + index)
+        renderer = BoxRenderer(built, plan, exr_dir, timings)
+        box = renderer.pose(geometry.vertices_world, geometry.rendered.start + index)
         arrays = {}
         if "rgb" in passes:
-            arrays["rgb"] = renderer.rgb(box, background, linear_to_srgb_uint8(background))
-        arrays.update(label_passes(renderer.labels(box), passes))
+            arrays["rgb"] = renderer.rgb(box, background.linear(index), background.srgb(index))
+        arrays.update(label_passes(renderer.labels(box, background, index), passes))
     return built, arrays
 
 
@@ -235,7 +232,7 @@ def resident_memory_mb() -> float:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def frame_steps(plan: ScenePlan, built, geometry: ClipGeometry, background: np.ndarray, writer,
+def frame_steps(plan: ScenePlan, built, geometry: ClipGeometry, background: "ClipBackdrop", writer,
                 renderer: "BoxRenderer", work_dir: Path):
     """Render and write every frame, then the clip's annotations; yields ``(renders done,
     renders in all)`` before the first render, then after each frame's last render (a step ends
@@ -244,13 +241,10 @@ def frame_steps(plan: ScenePlan, built, geometry: ClipGeometry, background: np.n
     first, then all labels (labels need SVM, and switching between OSL and SVM recompiles the
     shaders). Eevee: all RGB, then all labels too (switching its sample count per frame
     measured no faster)."""
-    from synth_core.imaging import linear_to_srgb_uint8
-
     passes = tuple(plan.render["passes"])
     frames = range(geometry.rendered.start, geometry.rendered.stop)
     with_rgb = "rgb" in passes
     interleaved = with_rgb and plan.render.get("engine", "cycles") == "cycles" and plan.render["shading"] != "osl"
-    background_srgb = linear_to_srgb_uint8(background)
     occluders = None
     if plan.occluders is not None:
         from synth_core.occluders import apply_occluders, load_occluder_bank
@@ -262,26 +256,26 @@ def frame_steps(plan: ScenePlan, built, geometry: ClipGeometry, background: np.n
     yield done, renders
     if with_rgb and not interleaved:
         for index, frame in enumerate(frames):
-            box = renderer.pose(built.mesh, geometry.vertices_world, frame)
-            rgb = renderer.rgb(box, background, background_srgb)
+            box = renderer.pose(geometry.vertices_world, frame)
+            rgb = renderer.rgb(box, background.linear(index), background.srgb(index))
             np.save(work_dir / f"rgb_{index:06d}.npy", rgb)  # on disk: clips can be long and large
             emit("render", kind="rgb", frame=index)
             done += 1
             yield done, renders
     depths = []
     for index, frame in enumerate(frames):
-        box = renderer.pose(built.mesh, geometry.vertices_world, frame)
+        box = renderer.pose(geometry.vertices_world, frame)
         arrays = {}
         if interleaved:
-            arrays["rgb"] = renderer.rgb(box, background, background_srgb)
+            arrays["rgb"] = renderer.rgb(box, background.linear(index), background.srgb(index))
             emit("render", kind="rgb", frame=index)
             done += 1  # no step ends here: the labels need the body as posed for this frame
         elif with_rgb:
             arrays["rgb"] = np.load(work_dir / f"rgb_{index:06d}.npy")
-        labels = renderer.labels(box)
+        labels = renderer.labels(box, background, index)
         if occluders is not None:  # drawn into the RGB and every label, depth first (visibility)
             frame_arrays = {**labels, **({"rgb": arrays["rgb"]} if "rgb" in arrays else {})}
-            apply_occluders(frame_arrays, plan.occluders, occluders, index, background_srgb)
+            apply_occluders(frame_arrays, plan.occluders, occluders, index, background.srgb(index))
             arrays.update((name, frame_arrays[name]) for name in arrays)
         depths.append(labels["depth"])
         arrays.update(label_passes(labels, passes))
@@ -303,22 +297,30 @@ class BoxRenderer:
     frame too (the shadow reaches past the body's box, and its soft contact shadow fades out
     far beyond any box); its labels are the body's box, rendered without the ground plane."""
 
-    def __init__(self, scene, plan: ScenePlan, exr_dir: Path, timings: Timings) -> None:
-        self.scene, self.plan, self.exr_dir, self.timings = scene, plan, exr_dir, timings
+    def __init__(self, built, plan: ScenePlan, exr_dir: Path, timings: Timings) -> None:
+        self.built, self.scene, self.plan, self.exr_dir, self.timings = built, built.scene, plan, exr_dir, timings
         self.height, self.width = plan.render["height"], plan.render["width"]
-        self.k, self.rt = plan.intrinsics, plan.extrinsics
+        self.ks, self.rts = plan.cameras()  # per padded frame
+        self.frame = None
         self.crops = plan.render.get("engine", "cycles") == "cycles"
         self.grounded = plan.render.get("scene", "composite") == "grounded"
 
-    def pose(self, mesh, vertices_world: np.ndarray, frame: int):
-        """Put the mesh in padded frame ``frame``; returns the box that can show it."""
+    def pose(self, vertices_world: np.ndarray, frame: int):
+        """Put the mesh (and a moving camera) in padded frame ``frame``; returns the box that can
+        show the body."""
         from blender_addon.render.passes import body_box
+        from blender_addon.scene import place_camera
         from blender_addon.scene.body import set_posed_vertices
 
         with self.timings.measure("pose"):
-            set_posed_vertices(mesh, vertices_world, frame)
+            set_posed_vertices(self.built.mesh, vertices_world, frame)
+            if self.plan.moving_camera:
+                lens = self.ks[frame][0, 0] * self.plan.camera["sensor_width_mm"] / self.width
+                place_camera(self.built.camera, self.plan, self.rts[frame], lens)
+            self.frame = frame
             if self.crops:
-                box = body_box(*cam.project(self.k, self.rt, vertices_world[frame]), self.height, self.width)
+                box = body_box(*cam.project(self.ks[frame], self.rts[frame], vertices_world[frame]), self.height,
+                               self.width)
             else:
                 box = (0, self.width, 0, self.height)
         return box
@@ -343,12 +345,23 @@ class BoxRenderer:
             rgb[y0:y1, x0:x1] = linear_to_srgb_uint8(composite_over(foreground, alpha, background[y0:y1, x0:x1]))
         return rgb
 
-    def labels(self, box) -> dict[str, np.ndarray]:
+    def labels(self, box, backdrop, index: int) -> dict[str, np.ndarray]:
+        """The posed frame's labels; under a moving camera the background's flow is the
+        backdrop's (its plate moves as if at infinity), the body's comes from each frame's camera."""
         from blender_addon.render.passes import labels_from_channels, paste
 
         channels = self._render("labels", box)
+        f = self.frame
+        cameras = {"here": (self.ks[f], self.rts[f]), "next": (self.ks[f + 1], self.rts[f + 1]),
+                   "previous": (self.ks[f - 1], self.rts[f - 1])}
         with self.timings.measure("convert"):
-            return paste(labels_from_channels(channels, self.k, self.rt), box, self.height, self.width)
+            labels = paste(labels_from_channels(channels, cameras), box, self.height, self.width)
+            for direction in ("forward", "backward"):
+                flow = backdrop.flow(index, direction)
+                if flow is not None:
+                    background = labels["segmentation"] == 0
+                    labels[f"flow_{direction}"][background] = flow[background]
+            return labels
 
     def _render(self, kind: str, box) -> dict:
         import bpy
@@ -392,7 +405,9 @@ def clip_meta(plan: ScenePlan) -> dict:
         "seed": plan.seed, "plan": plan.to_dict(), "fps": plan.motion["fps"],
         "texture_id": texture_id_of(plan), "background_id": background_id(plan.background),
         "versions": {"synth": _version(), "blender": bpy.app.version_string},
-        "camera": {"K": k.tolist(), "Rt": rt.tolist(), "location": cam.camera_location(rt).tolist()},
+        # a moving camera: its reference (the middle frame) and rates; annotations hold every frame's
+        "camera": {"K": k.tolist(), "Rt": rt.tolist(), "location": cam.camera_location(rt).tolist(),
+                   **({"motion": plan.camera["motion"]} if plan.moving_camera else {})},
         "body": {"source": plan.body["source"], "gender": plan.body["gender"]},
         "motion": {"source": plan.motion["source"], "name": _motion_name(plan),
                    "start": plan.motion["start"], "frames": plan.motion["n_frames"],
@@ -415,8 +430,10 @@ def joint_visibility(uv: np.ndarray, z: np.ndarray, depth: np.ndarray, margin: f
 
 def build_annotations(plan: ScenePlan, geometry: ClipGeometry, joints_world: np.ndarray,
                       depths: np.ndarray) -> dict[str, np.ndarray]:
-    k, rt = plan.intrinsics, plan.extrinsics
-    uv, z = cam.project(k, rt, joints_world)
+    ks, rts = (cameras[geometry.rendered] for cameras in plan.cameras())
+    camera_points = np.array([cam.world_to_camera(rt, joints) for rt, joints in zip(rts, joints_world)])
+    uv, z = (np.array(values) for values in zip(*(cam.project(k, rt, joints)
+                                                 for k, rt, joints in zip(ks, rts, joints_world))))
     visible = np.array([joint_visibility(uv[t], z[t], depths[t], plan.render["visibility_margin_m"])
                         for t in range(len(depths))])
     occlusion = {}
@@ -428,9 +445,11 @@ def build_annotations(plan: ScenePlan, geometry: ClipGeometry, joints_world: np.
     rendered = geometry.rendered
     return {**occlusion,
         "joints2d": uv, "joints3d_world": joints_world,
-        "joints3d_camera": cam.world_to_camera(rt, joints_world), "joints_visible": visible,
+        "joints3d_camera": camera_points, "joints_visible": visible,
         "pose": geometry.pose[rendered], "transl": geometry.transl[rendered], "betas": geometry.betas,
-        "body_to_world": geometry.body_to_world, "camera_K": k, "camera_Rt": rt,
+        "body_to_world": geometry.body_to_world,
+        # one camera, or one per frame (T x 3 x 3, T x 3 x 4) when it moves
+        "camera_K": ks if plan.moving_camera else ks[0], "camera_Rt": rts if plan.moving_camera else rts[0],
         "sh": np.asarray(plan.lighting["sh"], dtype=np.float64),
         "yaw": np.float64(plan.placement["yaw"]), "frame_indices": geometry.motion_frames[rendered],
     }

@@ -42,6 +42,7 @@ from PIL import Image
 from synth_core import assets
 from synth_core.errors import AssetError, BackgroundError
 from synth_core.imaging import EXR_SUFFIXES, IMAGE_SUFFIXES, find_images, luminance, read_exr_size, read_image
+from synth_core.scene import camera as cam
 
 # Pool kind -> manifest asset kind.
 POOL_KINDS = {"hdri": "hdri", "photo": "background_photo"}
@@ -268,9 +269,7 @@ def _equirect_view(source: np.ndarray, yaw_deg: float, pitch_deg: float, fov_deg
 
 def _box_prefilter(source: np.ndarray, ratio: float) -> np.ndarray:
     """Average k x k blocks, k the largest power of two <= ratio dividing the image size."""
-    factor = 1
-    while factor * 2 <= ratio and source.shape[0] % (factor * 2) == 0 and source.shape[1] % (factor * 2) == 0:
-        factor *= 2
+    factor = _power_of_two_factor(source, ratio)
     if factor == 1:
         return source
     rows, cols = source.shape[0] // factor, source.shape[1] // factor
@@ -307,3 +306,186 @@ def _flat_view(source: np.ndarray, scale: float, x: float, y: float, height: int
                            .resize((width, height), Image.Resampling.BILINEAR, box=box))
                 for channel in range(3)]
     return np.stack(channels, axis=2)
+
+
+# ---------------------------------------------------------------------------- a moving camera
+#
+# With a moving camera (synth_core.scene.camera.moved_camera) the plate is a view of a
+# background at infinity: frame t's pixel p shows the direction R_ref R_t^T K_t^-1 p of the
+# reference camera (the plan's camera, at the clip's middle), looked up in the panorama as the
+# reference view would, or, for a photo, in the photo where the reference plate would show it.
+# The plate therefore moves by the infinite homography between frames
+# (cam.infinite_homography), which is its exact optical flow. A panorama's view takes the
+# camera's field of view (not crop.fov_deg); ``flip`` mirrors the panorama or the photo.
+
+
+class MovingPlates:
+    """The plates of ``spec`` seen by any camera, as described above, for the reference camera
+    ``k_ref`` / ``rt_ref`` at ``height`` x ``width``. An HDR image's exposure is set once, on the
+    reference view, so the plates of one clip share it."""
+
+    def __init__(self, spec: dict, k_ref: np.ndarray, rt_ref: np.ndarray, height: int, width: int) -> None:
+        projection, crop, flip, exposure = _checked_spec(spec)
+        source = _linear_source(spec["id"])
+        self.source, self.crop = (source[:, ::-1], _mirrored(projection, crop)) if flip else (source, crop)
+        self.projection, self.k_ref, self.rt_ref, self.height, self.width = projection, k_ref, rt_ref, height, width
+        self.gain = 1.0
+        if exposure is not None:
+            reference_height = max(1, round(EXPOSURE_REFERENCE_WIDTH * height / width))
+            k_small = _rescaled(k_ref, width, EXPOSURE_REFERENCE_WIDTH, reference_height)
+            reference = _moving_view(self.source, projection, self.crop, k_small, rt_ref, k_small, rt_ref,
+                                     reference_height, EXPOSURE_REFERENCE_WIDTH)
+            self.gain = _exposure_factor(reference, exposure["median_luminance"])
+
+    def view(self, k: np.ndarray, rt: np.ndarray) -> np.ndarray:
+        """float32 height x width x 3, linear, in [0, 1]: the plate camera ``k`` / ``rt`` sees."""
+        plate = _moving_view(self.source, self.projection, self.crop, k, rt, self.k_ref, self.rt_ref,
+                             self.height, self.width) * self.gain
+        return np.ascontiguousarray(np.clip(plate, 0.0, 1.0), dtype=np.float32)
+
+
+def views_inside_source(spec: dict, ks: np.ndarray, rts: np.ndarray, k_ref: np.ndarray, rt_ref: np.ndarray,
+                        height: int, width: int) -> bool:
+    """Whether every camera's view lies inside the background image (a panorama always does;
+    a photo's view must not reach past its edges)."""
+    projection, crop, _, _ = _checked_spec(spec)
+    if projection == "equirect":
+        return True
+    rows, cols = _source_size(spec["id"])
+    corners = np.array([[0.0, 0.0, 1.0], [width - 1, 0.0, 1.0], [0.0, height - 1, 1.0], [width - 1, height - 1, 1.0]])
+    for k, rt in zip(ks, rts):
+        plate = corners @ cam.infinite_homography(k, rt, k_ref, rt_ref).T
+        if np.any(plate[:, 2] <= 0):
+            return False
+        x, y = _photo_coordinates(plate[:, :2] / plate[:, 2:], crop, rows, cols, height, width)
+        if x.min() < 0 or y.min() < 0 or x.max() > cols - 1 or y.max() > rows - 1:
+            return False
+    return True
+
+
+def _mirrored(projection: str, crop: dict) -> dict:
+    """The crop of the mirrored image that shows the mirrored view."""
+    if projection == "equirect":
+        return {**crop, "yaw_deg": -crop["yaw_deg"]}
+    return {**crop, "x": 1.0 - crop["x"]}
+
+
+def _rescaled(k: np.ndarray, width: int, new_width: int, new_height: int) -> np.ndarray:
+    """Intrinsics of the same field of view at another image size (principal point centred)."""
+    focal = k[0, 0] * new_width / width
+    return np.array([[focal, 0.0, (new_width - 1) / 2], [0.0, focal, (new_height - 1) / 2], [0.0, 0.0, 1.0]])
+
+
+def _source_size(background: str) -> tuple[int, int]:
+    return _linear_source(background).shape[:2]
+
+
+def _moving_view(source: np.ndarray, projection: str, crop: dict, k: np.ndarray, rt: np.ndarray,
+                 k_ref: np.ndarray, rt_ref: np.ndarray, height: int, width: int) -> np.ndarray:
+    rays = cam.pixel_grid(height, width) @ np.linalg.inv(k).T @ rt[:, :3] @ rt_ref[:, :3].T  # reference axes
+    if projection == "equirect":
+        return _equirect_lookup(source, rays, crop["yaw_deg"], crop["pitch_deg"], 1.0 / k[0, 0])
+    plate = rays @ k_ref.T
+    rows, cols = source.shape[:2]
+    x, y = _photo_coordinates(plate[..., :2] / plate[..., 2:], crop, rows, cols, height, width)
+    step = _flat_box(crop, rows, cols, height, width)[2] / width  # photo pixels per plate pixel
+    factor = _power_of_two_factor(source, step)
+    if factor > 1:  # average blocks first, so that a large photo does not alias
+        source = _box_prefilter(source, step)
+        x, y = (x + 0.5) / factor - 0.5, (y + 0.5) / factor - 0.5
+    return _bilinear_clamped(source, x, y)
+
+
+def _equirect_lookup(source: np.ndarray, rays: np.ndarray, yaw_deg: float, pitch_deg: float,
+                     pixel_angle: float) -> np.ndarray:
+    """The panorama along ``rays`` (H x W x 3, OpenCV axes of a view at ``yaw``/``pitch``, as
+    :func:`view_rays`'s camera)."""
+    pitch = math.radians(pitch_deg)
+    x, down, forward = rays[..., 0], rays[..., 1], rays[..., 2]
+    up = -down * math.cos(pitch) + forward * math.sin(pitch)
+    ahead = down * math.sin(pitch) + forward * math.cos(pitch)
+    longitude = math.radians(yaw_deg) + np.arctan2(x, ahead)
+    latitude = np.arctan2(up, np.hypot(x, ahead))
+    source = _box_prefilter(source, pixel_angle / (2 * math.pi / source.shape[1]))
+    rows, cols = source.shape[:2]
+    return _bilinear_wrapped(source, longitude / (2 * math.pi) * cols - 0.5, (math.pi / 2 - latitude) / math.pi * rows - 0.5)
+
+
+def _flat_box(crop: dict, rows: int, cols: int, height: int, width: int) -> tuple[float, float, float, float]:
+    """(left, top, width, height) in photo pixels of the crop :func:`_flat_view` resizes."""
+    full_width = min(cols, rows * width / height)
+    crop_width = min(full_width * crop["scale"], cols)
+    crop_height = min(full_width * crop["scale"] * height / width, rows)
+    return (max((cols - crop_width) * crop["x"], 0.0), max((rows - crop_height) * crop["y"], 0.0),
+            crop_width, crop_height)
+
+
+def _photo_coordinates(plate_xy: np.ndarray, crop: dict, rows: int, cols: int, height: int, width: int):
+    """Photo pixel coordinates (centres at integers) of reference-plate pixel coordinates."""
+    left, top, crop_width, crop_height = _flat_box(crop, rows, cols, height, width)
+    x = left + (plate_xy[..., 0] + 0.5) * crop_width / width - 0.5
+    y = top + (plate_xy[..., 1] + 0.5) * crop_height / height - 0.5
+    return x, y
+
+
+def _power_of_two_factor(source: np.ndarray, ratio: float) -> int:
+    factor = 1
+    while factor * 2 <= ratio and source.shape[0] % (factor * 2) == 0 and source.shape[1] % (factor * 2) == 0:
+        factor *= 2
+    return factor
+
+
+def _bilinear_clamped(source: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Bilinear lookup at fractional (column x, row y), clamped at the edges."""
+    rows, cols = source.shape[:2]
+    x, y = np.clip(x, 0.0, cols - 1.0), np.clip(y, 0.0, rows - 1.0)
+    x0, y0 = np.minimum(np.floor(x).astype(np.int64), cols - 2 if cols > 1 else 0), \
+        np.minimum(np.floor(y).astype(np.int64), rows - 2 if rows > 1 else 0)
+    x1, y1 = np.minimum(x0 + 1, cols - 1), np.minimum(y0 + 1, rows - 1)
+    fx, fy = (x - x0).astype(np.float32)[..., None], (y - y0).astype(np.float32)[..., None]
+    top = source[y0, x0] + (source[y0, x1] - source[y0, x0]) * fx
+    bottom = source[y1, x0] + (source[y1, x1] - source[y1, x0]) * fx
+    return top + (bottom - top) * fy
+
+
+class ClipBackdrop:
+    """A clip's background per rendered frame: the plate (linear float32 and sRGB uint8) and
+    its optical flow, zero under a static camera, the infinite homography's under a moving one.
+    Frames are computed when asked for (the last one is kept: a frame asks several times)."""
+
+    def __init__(self, plan) -> None:
+        from synth_core.scene.clip import PAD
+
+        self.height, self.width, self.pad = plan.render["height"], plan.render["width"], PAD
+        self.ks, self.rts = plan.cameras()  # padded frames
+        self.moving = plan.moving_camera
+        self.plates = (MovingPlates(plan.background, plan.intrinsics, plan.extrinsics, self.height, self.width)
+                       if self.moving else None)
+        self.static = None if self.moving else load_background(plan.background, self.height, self.width)
+        self._last: tuple[int, np.ndarray, np.ndarray] | None = None
+
+    def linear(self, index: int) -> np.ndarray:
+        return self._plates(index)[0]
+
+    def srgb(self, index: int) -> np.ndarray:
+        return self._plates(index)[1]
+
+    def _plates(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        from synth_core.imaging import linear_to_srgb_uint8
+
+        key = index if self.moving else 0
+        if self._last is None or self._last[0] != key:
+            frame = self.pad + index
+            linear = self.plates.view(self.ks[frame], self.rts[frame]) if self.moving else self.static
+            self._last = (key, linear, linear_to_srgb_uint8(linear))
+        return self._last[1:]
+
+    def flow(self, index: int, direction: str) -> np.ndarray | None:
+        """float32 H x W x 2 of the plate from rendered frame ``index`` to the next ("forward")
+        or the previous ("backward") frame; None for a static camera (zero)."""
+        if not self.moving:
+            return None
+        frame = self.pad + index
+        other = frame + (1 if direction == "forward" else -1)
+        homography = cam.infinite_homography(self.ks[frame], self.rts[frame], self.ks[other], self.rts[other])
+        return cam.homography_flow(homography, self.height, self.width)

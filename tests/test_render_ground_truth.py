@@ -1,9 +1,11 @@
 """Every label of a rendered clip, checked against a computation that does not use Blender.
 
-One clip is rendered by the real worker (headless Blender: Cycles on CPU with OSL, and Eevee
-where OpenGL runs) at a small resolution; the checks rebuild the posed body with the numpy body
-model, project it with the clip's own K and R|t and rasterize it (synth_core.raster), then
-compare pass by pass, bounding both the median and the 99th percentile of each error. Every
+One clip is rendered by the real worker (headless Blender: Cycles on CPU with OSL, Cycles with a
+moving camera, and Eevee where OpenGL runs) at a small resolution; the checks rebuild the posed
+body with the numpy body model, project it with the clip's own K and R|t of each frame and
+rasterize it (synth_core.raster), then compare pass by pass, bounding both the median and the
+99th percentile of each error. Under the moving camera the background's flow is checked against
+the stored cameras' motion, and flow warping over the whole image. Every
 test needs the rendered clip (several seconds of Blender), so each is marked slow. RGB shading
 is checked in test_render_shading.py.
 """
@@ -21,6 +23,7 @@ import pytest
 from synth_core.body.catalog import load_body_model
 from synth_core.body.parts import JOINT_NAMES, face_part_labels
 from synth_core.dataset import read_clip
+from synth_core.dataset.format import frame_cameras
 from synth_core.raster import rasterize
 from synth_core.scene import camera as cam
 from synth_core.scene.clip import PAD, evaluate_clip
@@ -43,7 +46,10 @@ TORSO_DEPTH_M = 0.4
 OPTIONS = PlanOptions(width=200, height=150, samples=4, n_frames=3, camera_distance_mean=5.0,
                       camera_distance_std=0.0, rgb_format="png", texture_size=512)
 SEED = 11
-ENGINE_OPTIONS = {"cycles": {}, "eevee": {"engine": "eevee", "shading": "nodes"}}
+ENGINE_OPTIONS = {"cycles": {}, "cycles-moving": {"camera": "moving"}, "eevee": {"engine": "eevee", "shading": "nodes"}}
+# Fast enough for several pixels of background motion a frame over 3 frames (the sampled rates
+# are often slower); the body stays in view at this distance.
+CAMERA_MOTION = {"pan_deg_s": 25.0, "tilt_deg_s": -10.0, "zoom_per_s": 0.4, "dolly_m_s": 0.6}
 
 
 @pytest.fixture(scope="module", params=sorted(ENGINE_OPTIONS))
@@ -54,7 +60,10 @@ def clip(request, tmp_path_factory):
     plan = sample_plan(SEED, dataclasses.replace(OPTIONS, **ENGINE_OPTIONS[request.param]))
     # A run: several pixels of motion per frame, limbs crossing the body (occlusion edges).
     motion = {**plan.motion, "params": {**plan.motion["params"], "kind": "run", "speed": 1.3}}
-    run_worker(dataclasses.replace(plan, motion=motion), out)
+    plan = dataclasses.replace(plan, motion=motion)
+    if plan.moving_camera:
+        plan = dataclasses.replace(plan, camera={**plan.camera, "motion": CAMERA_MOTION})
+    run_worker(plan, out)
     return read_clip(out)
 
 
@@ -66,17 +75,20 @@ def scene(clip):
     a = clip.annotations
     out = model(betas=a["betas"], pose=a["pose"], transl=a["transl"])
     vertices = cam.transform_points(a["body_to_world"], out.vertices)
-    k, rt = a["camera_K"], a["camera_Rt"]
+    ks, rts = frame_cameras(a)
     frames = []
     for t in range(clip.n_frames):
-        uv, z = cam.project(k, rt, vertices[t])
+        uv, z = cam.project(ks[t], rts[t], vertices[t])
         raster = rasterize(uv, model.faces, clip.meta["height"], clip.meta["width"], depth=z)
         frames.append({"uv": uv, "z": z, "raster": raster, "vertices": vertices[t]})
-    # The plan's motion one frame beyond each end of the clip, as the renderer keys it.
-    padded = evaluate_clip(ScenePlan.from_dict(clip.meta["plan"])).vertices_world
+    # The plan's motion (and camera) one frame beyond each end of the clip, as the renderer keys it.
+    plan = ScenePlan.from_dict(clip.meta["plan"])
+    padded = evaluate_clip(plan).vertices_world
     assert np.abs(padded[PAD:PAD + clip.n_frames] - vertices).max() < 1e-9  # the same bodies
-    padded_uv, _ = cam.project(k, rt, padded)
-    return {"model": model, "frames": frames, "padded_uv": padded_uv,
+    padded_ks, padded_rts = plan.cameras()
+    assert np.abs(padded_rts[PAD:PAD + clip.n_frames] - rts).max() < 1e-12  # the same cameras
+    padded_uv = np.array([cam.project(k, rt, v)[0] for k, rt, v in zip(padded_ks, padded_rts, padded)])
+    return {"model": model, "frames": frames, "padded_uv": padded_uv, "padded_cameras": (padded_ks, padded_rts),
             "joints": cam.transform_points(a["body_to_world"], out.joints)}
 
 
@@ -85,8 +97,9 @@ def test_joints_project_to_joints2d_and_match_the_body_model(clip, scene):
     a = clip.annotations
     # Pinhole projection written out here rather than through synth_core.scene.camera.
     homogeneous = np.concatenate([a["joints3d_world"], np.ones(a["joints3d_world"].shape[:-1] + (1,))], -1)
-    camera_points = homogeneous @ a["camera_Rt"].T
-    image = camera_points @ a["camera_K"].T
+    ks, rts = frame_cameras(a)
+    camera_points = np.einsum("tij,tnj->tni", rts, homogeneous)
+    image = np.einsum("tij,tnj->tni", ks, camera_points)
     assert np.abs(image[..., :2] / image[..., 2:] - a["joints2d"]).max() < 1e-3
     assert np.abs(camera_points - a["joints3d_camera"]).max() < 1e-6
     # The numpy model's forward kinematics of the annotated pose.
@@ -142,8 +155,9 @@ def test_joints_visible_equals_a_ray_cast_of_the_posed_mesh(clip, scene):
     height, width = clip.meta["height"], clip.meta["width"]
     a = clip.annotations
     expected_all, ambiguous_all = [], []
+    ks, rts = frame_cameras(a)
     for t, geometry in enumerate(scene["frames"]):
-        uv, z = cam.project(a["camera_K"], a["camera_Rt"], scene["joints"][t])
+        uv, z = cam.project(ks[t], rts[t], scene["joints"][t])
         col, row = np.rint(uv).astype(int).T
         inside = (z > 0) & (col >= 0) & (col < width) & (row >= 0) & (row < height)
         surface = geometry["raster"].depth[np.clip(row, 0, height - 1), np.clip(col, 0, width - 1)]  # inf: none
@@ -260,9 +274,15 @@ def test_flow_equals_projected_vertex_motion_at_every_frame(clip, scene, directi
         assert np.all(np.linalg.norm(flow[body][moving], axis=1) > 0)
         assert np.median(error) < 0.01
         assert np.percentile(error, 99) < FLOW_P99_PX
-        # Where the ray cast finds no surface in a 3x3 neighbourhood there is nothing to move.
+        # Where the ray cast finds no surface in a 3x3 neighbourhood only the background moves:
+        # not at all under a static camera, as directions at infinity under a moving one.
         empty = _eroded(~scene["frames"][t]["raster"].mask, 1)
-        assert empty.sum() > 0.5 * empty.size and np.all(flow[empty] == 0)
+        assert empty.sum() > 0.5 * empty.size
+        expected_background = _background_motion(scene, t, t + (1 if direction == "forward" else -1), flow.shape[:2])
+        error = np.linalg.norm(flow[empty] - expected_background[empty], axis=-1)
+        print(f"frame {t} {direction}: background flow error max {error.max():.4f} px; background motion "
+              f"mean {np.linalg.norm(expected_background[empty], axis=-1).mean():.2f} px")
+        assert error.max() < 1 / 64  # the storage step
 
 
 @pytest.mark.slow
@@ -284,12 +304,21 @@ def test_flow_warps_the_neighbouring_frame_onto_this_one(clip, direction):
         static = np.abs(rgb_other - rgb_t)[interior].mean() / 255.0
         print(f"frame {t} {direction}: warped photometric error {photometric:.4f} vs unwarped {static:.4f}")
         assert photometric < 0.75 * static
+        if clip.meta["camera"].get("motion"):  # the whole image moves: background too
+            lands = np.all((flow + np.indices(flow.shape[:2])[::-1].transpose(1, 2, 0) >= 0)
+                           & (flow + np.indices(flow.shape[:2])[::-1].transpose(1, 2, 0)
+                              <= np.array(flow.shape[1::-1]) - 1), axis=-1)
+            background = _eroded(passes["segmentation"] == 0, 2) & lands
+            photometric = np.abs(warped - rgb_t)[background].mean() / 255.0
+            static = np.abs(rgb_other - rgb_t)[background].mean() / 255.0
+            print(f"frame {t} {direction}: background warped error {photometric:.4f} vs unwarped {static:.4f}")
+            assert photometric < 0.5 * static
 
 
 @pytest.mark.slow
 def test_normals_agree_with_the_posed_mesh(clip, scene):
-    rotation = clip.annotations["camera_Rt"][:, :3]
     for t, geometry in enumerate(scene["frames"]):
+        rotation = frame_cameras(clip.annotations)[1][t][:, :3]
         normals = clip.frame(t, ["normals"])["normals"]
         raster = geometry["raster"]
         body = (raster.face >= 0) & (np.linalg.norm(normals, axis=-1) > 0)
@@ -303,6 +332,18 @@ def test_normals_agree_with_the_posed_mesh(clip, scene):
               f"{np.percentile(angle, 99):.2f} deg, max {angle.max():.1f} deg")
         assert np.median(angle) < 2.0
         assert np.percentile(angle, 99) < NORMAL_P99_DEG
+
+
+def _background_motion(scene, t: int, other: int, shape) -> np.ndarray:
+    """Image motion from clip frame t to frame ``other`` of points at infinity (the backdrop):
+    each pixel's viewing direction in the world, seen by the other frame's camera."""
+    ks, rts = scene["padded_cameras"]
+    (k0, r0), (k1, r1) = (ks[PAD + t], rts[PAD + t][:, :3]), (ks[PAD + other], rts[PAD + other][:, :3])
+    rows, cols = np.indices(shape, dtype=np.float64)
+    pixels = np.stack([cols, rows, np.ones_like(cols)], axis=-1)
+    directions = np.linalg.solve(k0, pixels.reshape(-1, 3).T).T @ r0  # world: R0^T K0^-1 p
+    seen = directions @ r1.T @ k1.T
+    return (seen[:, :2] / seen[:, 2:]).reshape(*shape, 2) - pixels[..., :2]
 
 
 def _bilinear(image: np.ndarray, xy: np.ndarray) -> np.ndarray:

@@ -7,7 +7,7 @@ written by the body's materials (:mod:`blender_addon.scene.materials`; AOVs are 
 OSL, so labels are rendered with SVM): ``TrueNormal``, the geometric normal of the visible
 triangle in world space; ``Position``, the visible point in world space; ``MotionPrev`` /
 ``MotionNext``, that point's world displacement to the previous / next frame. Optical flow is
-the projection of the moved point minus the projection of the point, with the clip's camera.
+the projection of the moved point by the other frame's camera minus the point's by this frame's.
 Eevee has no Material Index: its part labels come from the ``PartIndex`` value AOV.
 
 The worker renders only the body's box of each frame (:func:`body_box`): the labels are
@@ -89,12 +89,15 @@ def _channel(channels: dict, name: str, path_hint: str = "") -> np.ndarray:
     return channels[name]
 
 
-def labels_from_channels(channels: dict, k: np.ndarray, rt: np.ndarray) -> dict[str, np.ndarray]:
+def labels_from_channels(channels: dict, cameras: dict) -> dict[str, np.ndarray]:
     """Depth, parts, flows and camera-space normals from a point-sampled label render.
 
-    k: 3 x 3 intrinsics, rt: 3 x 4 world -> camera (OpenCV axes). Arrays have the render's
-    size; everything is 0 on the background.
+    cameras: {"here", "next", "previous"}: (K 3 x 3, Rt 3 x 4 world -> camera, OpenCV axes) of
+    this frame and its neighbours (the same for a static camera); a point's flow is where the
+    next (previous) frame's camera sees it moved, minus where this frame's sees it. Arrays have
+    the render's size; everything is 0 on the background.
     """
+    k, rt = cameras["here"]
     depth = _channel(channels, "Depth.Z").astype(np.float32)
     name = next((n for n in SEGMENTATION_CHANNELS if n in channels), SEGMENTATION_CHANNELS[0])
     segmentation = np.rint(_channel(channels, name)).astype(np.uint8)
@@ -110,8 +113,9 @@ def labels_from_channels(channels: dict, k: np.ndarray, rt: np.ndarray) -> dict[
 
     position = _channel(channels, "Position")[body, :3].astype(np.float64)
     here, _ = cam.project(k, rt, position)
-    for flow_name, motion_name in (("flow_forward", "MotionNext"), ("flow_backward", "MotionPrev")):
-        moved, _ = cam.project(k, rt, position + _channel(channels, motion_name)[body, :3])
+    for flow_name, motion_name, other in (("flow_forward", "MotionNext", "next"),
+                                          ("flow_backward", "MotionPrev", "previous")):
+        moved, _ = cam.project(*cameras[other], position + _channel(channels, motion_name)[body, :3])
         flow = np.zeros(depth.shape + (2,), np.float32)
         flow[body] = moved - here
         labels[flow_name] = flow

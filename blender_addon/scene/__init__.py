@@ -114,12 +114,18 @@ def _build_camera(plan):
 
 
 def _place_camera(camera, plan) -> None:
+    place_camera(camera, plan, plan.extrinsics, plan.camera["lens_mm"])
+
+
+def place_camera(camera, plan, rt, lens_mm: float) -> None:
+    """The Blender camera as the OpenCV camera ``rt`` with focal length ``lens_mm`` (a moving
+    camera's frame: ``lens_mm`` = K[0, 0] * sensor width / image width)."""
     data = camera.data
-    data.lens = plan.camera["lens_mm"]
+    data.lens = float(lens_mm)
     data.sensor_width = plan.camera["sensor_width_mm"]
     data.sensor_fit = "HORIZONTAL"
     data.clip_start, data.clip_end = 0.05, 1000.0
-    camera.matrix_world = Matrix(cam.blender_camera_matrix(plan.extrinsics).tolist())
+    camera.matrix_world = Matrix(cam.blender_camera_matrix(rt).tolist())
 
 
 def _configure_world(scene) -> None:

@@ -19,6 +19,7 @@ import numpy as np
 from synth_cli.commands.validate import clip_folders
 from synth_core.body.parts import JOINT_NAMES, NUM_JOINTS, PART_NAMES, part_palette
 from synth_core.dataset import Clip, read_clip
+from synth_core.dataset.format import frame_cameras
 from synth_core.errors import DatasetFormatError
 from synth_core.scene.camera import camera_location
 
@@ -65,7 +66,7 @@ class DatasetSample:
         self.motions[str(_field(meta, "motion", "name"))] += 1
         self.genders[str(_field(meta, "body", "gender"))] += 1
         self.backgrounds[str(meta.get("background_id", "unknown"))] += 1
-        centre = camera_location(annotations["camera_Rt"])
+        centre = camera_location(frame_cameras(annotations)[1][0])
         self.camera_distances.append(float(np.linalg.norm(centre - annotations["joints3d_world"][0, 0])))
         self.pose_angles.append(np.degrees(np.linalg.norm(annotations["pose"], axis=-1)))
         self.sh.append(annotations["sh"])

@@ -105,7 +105,9 @@ def load_config_file(ctx: click.Context, param: click.Parameter, value: str | No
 @click.option("--camera", type=click.Choice(CAMERAS), default="static", show_default=True,
               help="static: SURREAL's placement; perturbed: Chen et al.'s Gaussian perturbations of azimuth, "
                    "elevation and in-plane roll (std 45, 15, 15 degrees) and a focal length of 35-85 mm, the "
-                   "body still kept in view.")
+                   "body still kept in view; moving: pans, tilts, zooms and dollies through the clip "
+                   "(Doersch & Zisserman) over a background that moves with it as if at infinity, with "
+                   "exact optical flow everywhere (composite scenes).")
 @click.option("--occluders", type=click.IntRange(0, MAX_OCCLUDERS), default=0, show_default=True,
               help="Superpixel cards (cut from the free images, synth_core/data/occluders.npz) moved over "
                    "the person in each clip, and sometimes a few frames with the person totally hidden "

@@ -148,15 +148,15 @@ def stored_annotation_problems(path: Path) -> list[str]:
 def joint_problems(annotations: dict, height: int, width: int) -> list[tuple[str, int]]:
     """Joints against the camera, recomputed here: (message, first frame) per kind of problem."""
     problems = []
-    rt, k = annotations["camera_Rt"], annotations["camera_K"]
+    k, rt = fmt.frame_cameras(annotations)  # T x 3 x 3, T x 3 x 4
     world, camera = annotations["joints3d_world"], annotations["joints3d_camera"]
-    error = np.abs(world @ rt[:, :3].T + rt[:, 3] - camera).max(axis=-1)  # T x 24
+    error = np.abs(world @ rt[:, :, :3].transpose(0, 2, 1) + rt[:, None, :, 3] - camera).max(axis=-1)  # T x 24
     if (error > CAMERA_TOLERANCE_M).any():
         problems.append(_joint_message("joints3d_camera is not camera_Rt applied to joints3d_world",
                                        error > CAMERA_TOLERANCE_M, error, "m"))
     z = camera[..., 2]
     with np.errstate(divide="ignore", invalid="ignore"):
-        projected = camera @ k.T
+        projected = camera @ k.transpose(0, 2, 1)
         uv = projected[..., :2] / projected[..., 2:]
     in_front = z > 0
     offset = np.where(in_front, np.abs(uv - annotations["joints2d"]).max(axis=-1), 0.0)

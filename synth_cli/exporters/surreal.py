@@ -100,6 +100,9 @@ def info_dict(clip: Clip) -> dict:
     """The ``_info.mat`` fields, shaped and typed as SURREAL's, plus which body model the
     betas belong to (``body_model``, ``betas_<body_model>``)."""
     a, meta, frames = clip.annotations, clip.meta, clip.n_frames
+    if np.ndim(a["camera_Rt"]) == 3:
+        raise DatasetFormatError(f"clip {clip.path} has a moving camera; SURREAL's _info.mat holds one camera "
+                                 f"per clip (camLoc), so it cannot be exported")
     rotation, translation = a["camera_Rt"][:, :3], a["camera_Rt"][:, 3]
     camera_location = -rotation.T @ translation
     body = meta.get("body", {})

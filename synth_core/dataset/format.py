@@ -297,7 +297,8 @@ def read_npy(payload: bytes) -> np.ndarray:
 # ---------------------------------------------------------------------------------------------
 # Per-clip annotations
 
-# name -> (shape with "T" = n_frames, "K" = any length; kind: float / bool / int)
+# name -> (shape with "T" = n_frames, "K" = any length, "T?" = n_frames or absent (one value for
+# the clip, or one per frame: a moving camera's); kind: float / bool / int)
 ANNOTATION_SPECS: dict[str, tuple[tuple, str]] = {
     "joints2d": (("T", NUM_JOINTS, 2), "float"),
     "joints3d_world": (("T", NUM_JOINTS, 3), "float"),
@@ -307,8 +308,8 @@ ANNOTATION_SPECS: dict[str, tuple[tuple, str]] = {
     "transl": (("T", 3), "float"),
     "betas": (("K",), "float"),
     "body_to_world": ((4, 4), "float"),
-    "camera_K": ((3, 3), "float"),
-    "camera_Rt": ((3, 4), "float"),
+    "camera_K": (("T?", 3, 3), "float"),
+    "camera_Rt": (("T?", 3, 4), "float"),
     "sh": ((9,), "float"),
     "yaw": ((), "float"),
     "frame_indices": (("T",), "int"),
@@ -317,8 +318,18 @@ STORED_DTYPES = {"float": np.float64, "bool": np.bool_, "int": np.int64}
 
 
 def _expected_shape(template: tuple, array: np.ndarray, n_frames: int) -> tuple:
+    if template and template[0] == "T?":
+        template = ("T", *template[1:]) if array.ndim == len(template) else template[1:]
     sizes = {"T": n_frames, "K": array.shape[0] if array.ndim else -1}
     return tuple(sizes.get(axis, axis) for axis in template)
+
+
+def frame_cameras(annotations: dict) -> tuple[np.ndarray, np.ndarray]:
+    """(camera_K T x 3 x 3, camera_Rt T x 3 x 4): one per frame, whether the clip's camera is
+    static (one stored, repeated here) or moving (one stored per frame)."""
+    n = len(annotations["joints2d"])
+    k, rt = np.asarray(annotations["camera_K"]), np.asarray(annotations["camera_Rt"])
+    return (k if k.ndim == 3 else np.repeat(k[None], n, axis=0)), (rt if rt.ndim == 3 else np.repeat(rt[None], n, axis=0))
 
 
 def validate_annotations(annotations: dict, n_frames: int, where: str) -> dict[str, np.ndarray]:
@@ -346,7 +357,7 @@ def _normalise_annotation(name: str, array: np.ndarray, n_frames: int, where: st
     template, kind = ANNOTATION_SPECS[name]
     expected = _expected_shape(template, array, n_frames)
     if array.shape != expected:
-        shown = "x".join(str(axis) for axis in template) or "a scalar"
+        shown = "x".join(str(axis) for axis in template).replace("T?x", "[T x]") or "a scalar"
         raise DatasetFormatError(
             f"{where}: annotation '{name}' must be {shown} (T = {n_frames} frames), got shape {array.shape}")
     if kind == "float" and not np.isfinite(array).all():

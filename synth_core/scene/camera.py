@@ -120,3 +120,48 @@ def _edge_needs(along: np.ndarray, depth: np.ndarray, radii: np.ndarray, low: fl
     need_low = np.max(-along - low * depth + radii * np.hypot(1.0, low))
     need_high = np.max(along - high * depth + radii * np.hypot(1.0, high))
     return float(need_low), float(need_high)
+
+
+# ----------------------------------------------------------------------------- a moving camera
+
+# A moving camera (Doersch & Zisserman's camera motion) is a reference camera and constant rates:
+# pan (degrees/s about world Z through the camera centre, positive turning left seen from
+# above), tilt (degrees/s about the camera's own x axis, positive looking up), zoom (the focal
+# length's logarithm per second, positive zooming in) and dolly (metres/s along the reference
+# viewing direction, positive moving forward). Time is measured from the reference instant.
+CAMERA_MOTION_FIELDS = ("pan_deg_s", "tilt_deg_s", "zoom_per_s", "dolly_m_s")
+
+
+def moved_camera(rt: np.ndarray, lens_mm: float, motion: dict, seconds: float) -> tuple[np.ndarray, float]:
+    """(world -> camera ``R|t``, lens mm) of the reference camera ``rt`` / ``lens_mm`` after
+    ``seconds`` of ``motion`` (:data:`CAMERA_MOTION_FIELDS`)."""
+    rotation, centre = rt[:, :3], camera_location(rt)
+    pan, tilt = np.radians(motion["pan_deg_s"] * seconds), np.radians(motion["tilt_deg_s"] * seconds)
+    c, s = np.cos(pan), np.sin(pan)
+    pan_world = np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])  # turns the camera about world Z
+    c, s = np.cos(tilt), np.sin(tilt)
+    tilt_camera = np.array([[1.0, 0.0, 0.0], [0.0, c, s], [0.0, -s, c]])  # its forward axis turns up (-y)
+    moved = tilt_camera @ rotation @ pan_world.T
+    centre = centre + rotation[2] * motion["dolly_m_s"] * seconds
+    lens = float(lens_mm * np.exp(motion["zoom_per_s"] * seconds))
+    return np.concatenate([moved, (-moved @ centre)[:, None]], axis=1), lens
+
+
+def pixel_grid(height: int, width: int) -> np.ndarray:
+    """Homogeneous pixel-centre coordinates, height x width x 3 (x, y, 1)."""
+    y, x = np.mgrid[0:height, 0:width].astype(np.float64)
+    return np.stack([x, y, np.ones_like(x)], axis=-1)
+
+
+def infinite_homography(k0: np.ndarray, rt0: np.ndarray, k1: np.ndarray, rt1: np.ndarray) -> np.ndarray:
+    """3 x 3 map of camera 0's pixels to camera 1's for points at infinity (directions): the
+    background plate's motion. ``K1 R1 R0^T K0^-1``; the cameras' translation plays no part."""
+    return k1 @ rt1[:, :3] @ rt0[:, :3].T @ np.linalg.inv(k0)
+
+
+def homography_flow(homography: np.ndarray, height: int, width: int) -> np.ndarray:
+    """float32 height x width x 2: where each pixel centre goes under ``homography``, minus
+    where it is."""
+    grid = pixel_grid(height, width)
+    moved = grid @ homography.T
+    return (moved[..., :2] / moved[..., 2:] - grid[..., :2]).astype(np.float32)

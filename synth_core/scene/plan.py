@@ -48,7 +48,13 @@ MAX_OCCLUDERS = 20
 # Cameras: "static" (SURREAL's placement) or "perturbed" (Chen et al. 2016: Gaussian perturbations
 # of elevation, azimuth and in-plane rotation with standard deviations of 15, 45 and 15 degrees,
 # and a focal length drawn from PERTURBED_LENS_MM).
-CAMERAS = ("static", "perturbed")
+# "moving" (Doersch & Zisserman 2019): SURREAL's placement at the clip's middle frame, then panned,
+# tilted, zoomed and dollied at constant rates drawn from N(0, CAMERA_MOTION_STD) (a hand-held or
+# operated camera; the paper takes them from real videos), halved until the body stays in view.
+CAMERAS = ("static", "perturbed", "moving")
+CAMERA_MOTION_STD = {"pan_deg_s": 6.0, "tilt_deg_s": 2.0, "zoom_per_s": 0.1, "dolly_m_s": 0.3}
+CAMERA_MOTION_HALVINGS = 6  # then the camera is still
+MAX_MOVING_STEP_BACK = 1.5  # a moving camera may step back to this times its distance
 PERTURBATION_STD_DEG = {"elevation": 15.0, "azimuth": 45.0, "roll": 15.0}
 PERTURBED_LENS_MM = (35.0, 85.0)
 MAX_ELEVATION_DEG = 80.0  # a perturbed camera never looks straight down or up
@@ -91,7 +97,7 @@ class PlanOptions:
     scene: str = "composite"             # or "grounded" (shadow catcher under the feet)
     occluders: int = 0                   # superpixel cards moved over the person (+ total occlusion)
     occluder_bank: str | None = None     # a bank from `synth occluders build` (None: the free one)
-    camera: str = "static"               # or "perturbed" (CAMERAS)
+    camera: str = "static"               # or "perturbed", "moving" (CAMERAS)
 
     def __post_init__(self) -> None:
         validate_render_options(self.width, self.height, self.samples, self.passes,
@@ -119,6 +125,9 @@ class PlanOptions:
         validate_scene(self.scene, self.engine)
         if self.camera not in CAMERAS:
             raise PlanError(f"unknown camera {self.camera!r}; expected one of {CAMERAS}")
+        if self.camera == "moving" and self.scene == "grounded":
+            raise PlanError("a moving camera needs scene 'composite': its background plate moves as if at "
+                            "infinity, which a grounded scene's ground plane does not")
         if not isinstance(self.occluders, int) or not 0 <= self.occluders <= MAX_OCCLUDERS:
             raise PlanError(f"occluders must be a whole number in 0..{MAX_OCCLUDERS}, got {self.occluders!r}")
 
@@ -175,7 +184,8 @@ class ScenePlan:
                       # amass also requested_frames, available_frames (the file's, at fps)
     placement: dict   # yaw (radians about world Z)
     camera: dict      # lens_mm, sensor_width_mm, distance (to target), sampled_distance,
-                      # location, target (world)
+                      # location, target (world); optional roll, and motion (a moving camera:
+                      # the rates of cam.CAMERA_MOTION_FIELDS from the middle rendered frame)
     lighting: dict    # sh: 9 coefficients, SURREAL order
     texture: dict     # procedural spec (synth_core.textures) or {"kind": "file", "path": ...}
     background: dict  # spec (synth_core.backgrounds)
@@ -230,6 +240,26 @@ class ScenePlan:
         ``camera["roll"]`` (radians about the viewing axis; absent: 0, :func:`cam.look_at`)."""
         return cam.look_at(self.camera["location"], self.camera["target"], roll=float(self.camera.get("roll", 0.0)))
 
+    @property
+    def moving_camera(self) -> bool:
+        return "motion" in self.camera
+
+    def cameras(self) -> tuple[np.ndarray, np.ndarray]:
+        """(K: N x 3 x 3, Rt: N x 3 x 4) of every padded frame (N = n_frames + 2, as
+        :func:`synth_core.scene.clip.evaluate_clip`'s frames). A static camera repeats
+        :attr:`intrinsics` / :attr:`extrinsics`; a moving one is that camera at the middle
+        rendered frame, moved by ``camera["motion"]`` (:func:`cam.moved_camera`)."""
+        from synth_core.scene.clip import PAD  # imported late: clip imports this module's users
+
+        n = int(self.motion["n_frames"]) + 2 * PAD
+        if not self.moving_camera:
+            return np.repeat(self.intrinsics[None], n, axis=0), np.repeat(self.extrinsics[None], n, axis=0)
+        c, r = self.camera, self.render
+        seconds = (np.arange(n) - PAD - (int(self.motion["n_frames"]) - 1) / 2) / float(self.motion["fps"])
+        moved = [cam.moved_camera(self.extrinsics, float(c["lens_mm"]), c["motion"], float(t)) for t in seconds]
+        ks = np.array([cam.intrinsics(lens, c["sensor_width_mm"], r["width"], r["height"]) for _, lens in moved])
+        return ks, np.array([rt for rt, _ in moved])
+
 
 def validate_plan(plan: ScenePlan) -> None:
     """Check a plan's render options, sizes and values before any rendering starts."""
@@ -249,6 +279,8 @@ def validate_plan(plan: ScenePlan) -> None:
         raise PlanError("scene plan holds a non-finite number")
     if np.allclose(plan.camera["location"], plan.camera["target"], rtol=0.0, atol=1e-9):
         raise PlanError("camera.location and camera.target must differ (the camera looks from one to the other)")
+    if plan.moving_camera:
+        _validate_camera_motion(plan)
     _validate_body_options(plan.body)
     if plan.occluders is not None:
         _validate_occluders(plan.occluders)
@@ -256,6 +288,16 @@ def validate_plan(plan: ScenePlan) -> None:
         keys = np.asarray(plan.motion.get("keys", ()), dtype=np.float64)
         if keys.ndim != 3 or keys.shape[1:] != (24, 3) or not np.all(np.isfinite(keys)):
             raise PlanError(f"motion.keys of a prior motion must be K x 24 x 3 finite axis-angles, got {keys.shape}")
+
+
+def _validate_camera_motion(plan: ScenePlan) -> None:
+    motion = plan.camera["motion"]
+    if not isinstance(motion, dict) or sorted(motion) != sorted(cam.CAMERA_MOTION_FIELDS):
+        raise PlanError(f"camera.motion must hold exactly {', '.join(cam.CAMERA_MOTION_FIELDS)}, got {motion!r}")
+    if not all(isinstance(v, (int, float)) and np.isfinite(v) for v in motion.values()):
+        raise PlanError(f"camera.motion holds a non-finite or non-numeric rate: {motion!r}")
+    if plan.render.get("scene", "composite") == "grounded":
+        raise PlanError("a moving camera needs scene 'composite' (a grounded scene's ground is not at infinity)")
 
 
 def _validate_occluders(occluders: dict) -> None:
@@ -324,7 +366,10 @@ def _sample_occluders(rng: np.random.Generator, plan: ScenePlan, options: PlanOp
     from synth_core.scene.clip import evaluate_clip
 
     geometry = evaluate_clip(plan, with_vertices=False)  # the cards cross where the person is
-    joints_px, _ = cam.project(plan.intrinsics, plan.extrinsics, geometry.joints_world[geometry.rendered])
+    ks, rts = plan.cameras()
+    rendered = geometry.rendered
+    joints_px = np.array([cam.project(k, rt, joints)[0] for k, rt, joints in
+                          zip(ks[rendered], rts[rendered], geometry.joints_world[rendered])])
     box = (*joints_px.reshape(-1, 2).min(axis=0), *joints_px.reshape(-1, 2).max(axis=0))
     bank = options.occluder_bank
     occluders = sample_occluders(rng, options.occluders, options.n_frames, options.width, options.height,
@@ -509,9 +554,56 @@ def _place_camera(rng: np.random.Generator, plan: ScenePlan, options: PlanOption
         move = cam.move_to_contain(k, rt, options.width, options.height, centres.reshape(-1, 3), radii.ravel())
         location = location + rt[:, :3].T @ move
         target = target + rt[:, :3].T @ (move * [1.0, 1.0, 0.0])  # same view direction
-    return {"lens_mm": lens, "sensor_width_mm": options.sensor_width_mm,
-            "distance": float(np.linalg.norm(target - location)), "sampled_distance": sampled,
-            "location": location.tolist(), "target": target.tolist(), **({"roll": roll} if roll else {})}
+    camera = {"lens_mm": lens, "sensor_width_mm": options.sensor_width_mm,
+              "distance": float(np.linalg.norm(target - location)), "sampled_distance": sampled,
+              "location": location.tolist(), "target": target.tolist(), **({"roll": roll} if roll else {})}
+    if options.camera == "moving":
+        camera = _moving(component_rng(plan.seed, "camera_motion"), replace(plan, camera=camera), geometry,
+                         options.keep_body_in_view)
+    return camera
+
+
+def _moving(rng: np.random.Generator, plan: ScenePlan, geometry, keep_body_in_view: bool) -> dict:
+    """``plan``'s camera with the rates of a moving camera (CAMERA_MOTION_STD). With
+    ``keep_body_in_view`` it steps back along its view (up to MAX_MOVING_STEP_BACK times its
+    distance) until every rendered frame shows the whole body; rates that would need more are
+    halved, up to CAMERA_MOTION_HALVINGS times (then the camera is still). A photo's views
+    must also stay inside the photo."""
+    from synth_core.backgrounds import views_inside_source
+    from synth_core.scene.clip import body_extent_spheres, body_model_of
+
+    rates = {name: float(rng.normal(0.0, std)) for name, std in CAMERA_MOTION_STD.items()}
+    spheres = body_extent_spheres(body_model_of(plan), geometry) if keep_body_in_view else None
+    r, reference = plan.render, plan.camera
+    for _ in range(CAMERA_MOTION_HALVINGS):
+        camera = {**reference, "motion": rates}
+        while True:
+            moving = replace(plan, camera=camera)
+            ks, rts = moving.cameras()
+            back = 0.0 if spheres is None else _step_back_needed(ks[geometry.rendered], rts[geometry.rendered],
+                                                                  *spheres, r)
+            if back <= 1e-6:  # metres: rounding, not a real need
+                if views_inside_source(plan.background, ks, rts, moving.intrinsics, moving.extrinsics,
+                                       r["height"], r["width"]):
+                    return camera
+                break
+            if camera["distance"] + back > MAX_MOVING_STEP_BACK * reference["distance"]:
+                break
+            camera = _stepped_back(camera, max(1.05 * back, 0.02 * reference["distance"]))
+        rates = {name: rate / 2 for name, rate in rates.items()}
+    return {**reference, "motion": {name: 0.0 for name in rates}}
+
+
+def _step_back_needed(ks: np.ndarray, rts: np.ndarray, centres: np.ndarray, radii: np.ndarray, render: dict) -> float:
+    """The largest move (metres) any frame's camera needs, to see that frame's body whole."""
+    return max(float(np.abs(cam.move_to_contain(k, rt, render["width"], render["height"], c, rad)).max())
+               for k, rt, c, rad in zip(ks, rts, centres, radii))
+
+
+def _stepped_back(camera: dict, metres: float) -> dict:
+    location, target = np.asarray(camera["location"]), np.asarray(camera["target"])
+    location = location - metres * (target - location) / np.linalg.norm(target - location)
+    return {**camera, "location": location.tolist(), "distance": float(np.linalg.norm(target - location))}
 
 
 def _perturbed(rng: np.random.Generator, location: np.ndarray, target: np.ndarray,
