@@ -407,7 +407,11 @@ def clip_meta(plan: ScenePlan) -> dict:
         "versions": {"synth": _version(), "blender": bpy.app.version_string},
         # a moving camera: its reference (the middle frame) and rates; annotations hold every frame's
         "camera": {"K": k.tolist(), "Rt": rt.tolist(), "location": cam.camera_location(rt).tolist(),
-                   **({"motion": plan.camera["motion"]} if plan.moving_camera else {})},
+                   **({"motion": plan.camera["motion"]} if "motion" in plan.camera else {}),
+                   **({"track": "video"} if "track" in plan.camera else {})},
+        # the background's optical flow: none (static camera), exact (a panorama, a photo or a
+        # video with its camera track), or estimated (a video whose track was estimated)
+        "background_flow": _background_flow(plan),
         "body": {"source": plan.body["source"], "gender": plan.body["gender"]},
         "motion": {"source": plan.motion["source"], "name": _motion_name(plan),
                    "start": plan.motion["start"], "frames": plan.motion["n_frames"],
@@ -415,6 +419,12 @@ def clip_meta(plan: ScenePlan) -> dict:
                    "requested_frames": plan.motion.get("requested_frames", plan.motion["n_frames"]),
                    **motion_edges(plan)},
     }
+
+
+def _background_flow(plan: ScenePlan) -> str:
+    if not plan.moving_camera:
+        return "none"
+    return "exact" if plan.camera.get("track", {}).get("exact", True) else "estimated"
 
 
 def joint_visibility(uv: np.ndarray, z: np.ndarray, depth: np.ndarray, margin: float) -> np.ndarray:

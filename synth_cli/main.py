@@ -42,6 +42,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
 def _register() -> None:
     from synth_cli.commands.addon import addon
     from synth_cli.commands.assets import assets
+    from synth_cli.commands.backgrounds import backgrounds
     from synth_cli.commands.body import body
     from synth_cli.commands.export import export
     from synth_cli.commands.occluders import occluders
@@ -55,6 +56,7 @@ def _register() -> None:
 
     cli.add_command(addon)
     cli.add_command(assets)
+    cli.add_command(backgrounds)
     cli.add_command(body)
     cli.add_command(export)
     cli.add_command(occluders)

@@ -124,6 +124,10 @@ def load_background(spec: dict, height: int, width: int) -> np.ndarray:
     """The plate a spec describes: float32 height x width x 3, linear, in [0, 1]."""
     if not (isinstance(height, int) and isinstance(width, int) and height > 0 and width > 0):
         raise BackgroundError(f"background size must be positive integers, got {height} x {width}")
+    if isinstance(spec, dict) and spec.get("projection") == "video":  # its first frame (previews)
+        from synth_core.background_video import video_path, video_plate, video_window
+
+        return video_plate(video_window(video_path(spec), int(spec["start"]), 1)[0], width, height)
     projection, crop, flip, exposure = _checked_spec(spec)
     source = _linear_source(spec["id"])
     plate = _view(source, projection, crop, height, width)
@@ -139,8 +143,8 @@ def load_background(spec: dict, height: int, width: int) -> np.ndarray:
 def background_id(spec: dict) -> str:
     """Short id for annotations: the manifest id, or ``user/<folder>/<file name>``."""
     background = spec["id"]
-    if background.startswith(FILE_PREFIX):
-        path = Path(background[len(FILE_PREFIX):])
+    if background.startswith(FILE_PREFIX) or spec.get("projection") == "video":
+        path = Path(background.split(":", 1)[1])
         return f"user/{path.parent.name}/{path.name}"
     return background
 
@@ -450,7 +454,8 @@ def _bilinear_clamped(source: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.nd
 
 class ClipBackdrop:
     """A clip's background per rendered frame: the plate (linear float32 and sRGB uint8) and
-    its optical flow, zero under a static camera, the infinite homography's under a moving one.
+    its optical flow, zero under a static camera, the infinite homography's under a moving one
+    (a background video's frames with the camera following its track: synth_core.background_video).
     Frames are computed when asked for (the last one is kept: a frame asks several times)."""
 
     def __init__(self, plan) -> None:
@@ -459,8 +464,15 @@ class ClipBackdrop:
         self.height, self.width, self.pad = plan.render["height"], plan.render["width"], PAD
         self.ks, self.rts = plan.cameras()  # padded frames
         self.moving = plan.moving_camera
+        self.video = plan.background["projection"] == "video"
+        if self.video:
+            from synth_core.background_video import cover_resize, video_path, video_window
+
+            self.frames = [cover_resize(frame, self.width, self.height)  # small: a long clip of a large video
+                           for frame in video_window(video_path(plan.background), int(plan.background["start"]),
+                                                     len(self.ks))]
         self.plates = (MovingPlates(plan.background, plan.intrinsics, plan.extrinsics, self.height, self.width)
-                       if self.moving else None)
+                       if self.moving and not self.video else None)
         self.static = None if self.moving else load_background(plan.background, self.height, self.width)
         self._last: tuple[int, np.ndarray, np.ndarray] | None = None
 
@@ -476,7 +488,12 @@ class ClipBackdrop:
         key = index if self.moving else 0
         if self._last is None or self._last[0] != key:
             frame = self.pad + index
-            linear = self.plates.view(self.ks[frame], self.rts[frame]) if self.moving else self.static
+            if self.video:
+                from synth_core.background_video import video_plate
+
+                linear = video_plate(self.frames[frame], self.width, self.height)
+            else:
+                linear = self.plates.view(self.ks[frame], self.rts[frame]) if self.moving else self.static
             self._last = (key, linear, linear_to_srgb_uint8(linear))
         return self._last[1:]
 

@@ -117,6 +117,10 @@ def load_config_file(ctx: click.Context, param: click.Parameter, value: str | No
               help="With --occluders: a bank of your own (`synth occluders build --images DIR --out FILE`).")
 @click.option("--background-dir", type=click.Path(path_type=Path),
               help="A folder of your own background images, used instead of the free ones.")
+@click.option("--background-videos", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="With --camera moving: a folder of videos as backgrounds; the camera turns and zooms with "
+                   "each video's camera (its exact track from `synth backgrounds video`, else estimated), so "
+                   "the person moves with the background.")
 @click.option("--texture-dir", type=click.Path(path_type=Path),
               help="A folder of square UV texture images (PNG/JPEG) for the body, used instead of "
                    "procedural clothing: e.g. SURREAL's textures with --body smpl, or `synth texture "
@@ -158,8 +162,8 @@ def load_config_file(ctx: click.Context, param: click.Parameter, value: str | No
                    "the plan fixes everything the sampling flags would choose.")
 @click.pass_context
 def render(ctx, count, unit, out, seed, samples, resolution, frames, passes, shading, body_source, motion_source,
-           amass_files, bvh_files, prior_hold_s, camera, occluders, occluder_bank, background_dir, texture_dir,
-           rgb_format, no_persistent_data, workers, threads, shard, timeout_s, retries, recycle_clips, max_worker_mb,
+           amass_files, bvh_files, prior_hold_s, camera, occluders, occluder_bank, background_dir, background_videos,
+           texture_dir, rgb_format, no_persistent_data, workers, threads, shard, timeout_s, retries, recycle_clips, max_worker_mb,
            blender, executor, n_jobs, slurm_pairs, address, device, engine, scene, plan_file) -> None:
     """Render a dataset of clips into OUT, each with every ground-truth pass.
 
@@ -183,6 +187,7 @@ def render(ctx, count, unit, out, seed, samples, resolution, frames, passes, sha
         occluder_bank=str(occluder_bank.expanduser().resolve()) if occluder_bank else None,
         background_kinds=() if background_dir else ("hdri", "photo"),
         background_dir=str(background_dir.expanduser().resolve()) if background_dir else None,
+        background_videos=str(background_videos.expanduser().resolve()) if background_videos else None,
         texture_dir=str(texture_dir.expanduser().resolve()) if texture_dir else None,
         persistent_data=not no_persistent_data, rgb_format=rgb_format, scene=scene)
     slurm_parameters = _check_executor(executor, shard, n_jobs, slurm_pairs, address)
@@ -232,7 +237,8 @@ def render(ctx, count, unit, out, seed, samples, resolution, frames, passes, sha
 # Flags whose choices a scene plan already holds: refused together with --plan.
 PLAN_FIXES = ("count", "unit", "seed", "samples", "resolution", "frames", "passes", "shading", "engine", "body_source",
               "motion_source", "amass_files", "bvh_files", "prior_hold_s", "camera", "occluders", "occluder_bank",
-              "background_dir", "texture_dir", "rgb_format", "no_persistent_data", "scene", "workers", "shard",
+              "background_dir", "background_videos", "texture_dir", "rgb_format", "no_persistent_data", "scene",
+              "workers", "shard",
               "executor", "n_jobs", "slurm_pairs", "address")
 
 
@@ -362,7 +368,7 @@ def dataset_config(first_seed: int, options: PlanOptions) -> dict:
 # Options added after datasets were rendered without them, with the value those datasets
 # used: left out of the identity at that value, so such a dataset still resumes.
 OPTIONS_ADDED_LATER = {"scene": "composite", "texture_dir": None, "bvh_files": [], "prior_hold_s": 2.0,
-                       "occluders": 0, "occluder_bank": None, "camera": "static"}
+                       "occluders": 0, "occluder_bank": None, "camera": "static", "background_videos": None}
 
 
 def identity_options(options: PlanOptions) -> dict:

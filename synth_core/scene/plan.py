@@ -91,6 +91,7 @@ class PlanOptions:
     prior_hold_s: float = 2.0            # "prior": a new key pose every this many seconds (0: still)
     background_kinds: tuple[str, ...] = ("hdri", "photo")
     background_dir: str | None = None
+    background_videos: str | None = None  # a folder of videos (needs camera "moving": it follows them)
     texture_size: int = 1024
     texture_dir: str | None = None       # folder of UV texture images (None: procedural)
     visibility_margin_m: float = 0.15
@@ -125,6 +126,8 @@ class PlanOptions:
         validate_scene(self.scene, self.engine)
         if self.camera not in CAMERAS:
             raise PlanError(f"unknown camera {self.camera!r}; expected one of {CAMERAS}")
+        if self.background_videos and self.camera != "moving":
+            raise PlanError("background videos move: the camera must follow them (camera 'moving')")
         if self.camera == "moving" and self.scene == "grounded":
             raise PlanError("a moving camera needs scene 'composite': its background plate moves as if at "
                             "infinity, which a grounded scene's ground plane does not")
@@ -242,7 +245,7 @@ class ScenePlan:
 
     @property
     def moving_camera(self) -> bool:
-        return "motion" in self.camera
+        return "motion" in self.camera or "track" in self.camera
 
     def cameras(self) -> tuple[np.ndarray, np.ndarray]:
         """(K: N x 3 x 3, Rt: N x 3 x 4) of every padded frame (N = n_frames + 2, as
@@ -255,6 +258,15 @@ class ScenePlan:
         if not self.moving_camera:
             return np.repeat(self.intrinsics[None], n, axis=0), np.repeat(self.extrinsics[None], n, axis=0)
         c, r = self.camera, self.render
+        if "track" in c:  # a background video's: turned and zoomed as its camera, about the same centre
+            from synth_core.background_video import rotation_matrices
+
+            turns = rotation_matrices(c["track"]["rotations"])
+            rts = [np.concatenate([turn @ self.extrinsics[:, :3], (turn @ self.extrinsics[:, 3])[:, None]], axis=1)
+                   for turn in turns]
+            ks = [cam.intrinsics(focal * c["sensor_width_mm"] / r["width"], c["sensor_width_mm"], r["width"],
+                                 r["height"]) for focal in c["track"]["focal_px"]]
+            return np.array(ks), np.array(rts)
         seconds = (np.arange(n) - PAD - (int(self.motion["n_frames"]) - 1) / 2) / float(self.motion["fps"])
         moved = [cam.moved_camera(self.extrinsics, float(c["lens_mm"]), c["motion"], float(t)) for t in seconds]
         ks = np.array([cam.intrinsics(lens, c["sensor_width_mm"], r["width"], r["height"]) for _, lens in moved])
@@ -291,11 +303,29 @@ def validate_plan(plan: ScenePlan) -> None:
 
 
 def _validate_camera_motion(plan: ScenePlan) -> None:
+    if "track" in plan.camera:
+        _validate_camera_track(plan)
+        return
     motion = plan.camera["motion"]
     if not isinstance(motion, dict) or sorted(motion) != sorted(cam.CAMERA_MOTION_FIELDS):
         raise PlanError(f"camera.motion must hold exactly {', '.join(cam.CAMERA_MOTION_FIELDS)}, got {motion!r}")
     if not all(isinstance(v, (int, float)) and np.isfinite(v) for v in motion.values()):
         raise PlanError(f"camera.motion holds a non-finite or non-numeric rate: {motion!r}")
+    if plan.render.get("scene", "composite") == "grounded":
+        raise PlanError("a moving camera needs scene 'composite' (a grounded scene's ground is not at infinity)")
+
+
+def _validate_camera_track(plan: ScenePlan) -> None:
+    track, n = plan.camera["track"], int(plan.motion["n_frames"]) + 2
+    try:
+        rotations = np.asarray(track["rotations"], dtype=np.float64)
+        focal = np.asarray(track["focal_px"], dtype=np.float64)
+    except (KeyError, TypeError, ValueError):
+        raise PlanError(f"camera.track must hold rotations ({n} x 3) and focal_px ({n}), got {track!r}") from None
+    if rotations.shape != (n, 3) or focal.shape != (n,) or not np.all(np.isfinite(rotations)) or \
+            not np.all(focal > 0):
+        raise PlanError(f"camera.track must hold {n} finite rotation vectors and {n} positive focal lengths "
+                        f"(the clip's frames and one more at each end), got {rotations.shape} and {focal.shape}")
     if plan.render.get("scene", "composite") == "grounded":
         raise PlanError("a moving camera needs scene 'composite' (a grounded scene's ground is not at infinity)")
 
@@ -518,6 +548,11 @@ def _sample_texture(rng: np.random.Generator, options: PlanOptions, gender: str)
 
 def _sample_background(rng: np.random.Generator, options: PlanOptions) -> dict:
     from synth_core.backgrounds import background_pool, sample_background_spec
+
+    if options.background_videos:
+        from synth_core.background_video import sample_video_spec, video_pool
+
+        return sample_video_spec(rng, video_pool(options.background_videos), options.n_frames)
     pool = background_pool(kinds=options.background_kinds, user_dir=options.background_dir)
     return sample_background_spec(rng, pool)
 
@@ -575,6 +610,16 @@ def _moving(rng: np.random.Generator, plan: ScenePlan, geometry, keep_body_in_vi
     rates = {name: float(rng.normal(0.0, std)) for name, std in CAMERA_MOTION_STD.items()}
     spheres = body_extent_spheres(body_model_of(plan), geometry) if keep_body_in_view else None
     r, reference = plan.render, plan.camera
+    if plan.background["projection"] == "video":  # the video's own motion: only stepping back helps
+        camera = _video_camera(plan)
+        for _ in range(20):
+            ks, rts = replace(plan, camera=camera).cameras()
+            back = 0.0 if spheres is None else _step_back_needed(ks[geometry.rendered], rts[geometry.rendered],
+                                                                  *spheres, r)
+            if back <= 1e-6 or camera["distance"] + back > MAX_MOVING_STEP_BACK * reference["distance"]:
+                return camera
+            camera = _stepped_back(camera, max(1.05 * back, 0.02 * reference["distance"]))
+        return camera
     for _ in range(CAMERA_MOTION_HALVINGS):
         camera = {**reference, "motion": rates}
         while True:
@@ -592,6 +637,20 @@ def _moving(rng: np.random.Generator, plan: ScenePlan, geometry, keep_body_in_vi
             camera = _stepped_back(camera, max(1.05 * back, 0.02 * reference["distance"]))
         rates = {name: rate / 2 for name, rate in rates.items()}
     return {**reference, "motion": {name: 0.0 for name in rates}}
+
+
+def _video_camera(plan: ScenePlan) -> dict:
+    """``plan``'s camera following its background video's track from the window's middle frame,
+    with the video's focal length (its estimate assumes the plan's lens)."""
+    from synth_core.background_video import focal_to_lens_mm, rotation_vectors, window_track
+
+    r, camera = plan.render, plan.camera
+    assumed = plan.intrinsics[0, 0]
+    n = int(plan.motion["n_frames"]) + 2
+    turns, focal, exact = window_track(plan.background, n, r["width"], r["height"], assumed)
+    middle = float(np.exp(np.mean(np.log(focal[[(n - 1) // 2, n // 2]]))))
+    return {**camera, "lens_mm": focal_to_lens_mm(middle, camera["sensor_width_mm"], r["width"]),
+            "track": {"rotations": rotation_vectors(turns), "focal_px": [float(f) for f in focal], "exact": exact}}
 
 
 def _step_back_needed(ks: np.ndarray, rts: np.ndarray, centres: np.ndarray, radii: np.ndarray, render: dict) -> float:
