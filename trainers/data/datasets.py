@@ -35,7 +35,7 @@ from synth_core.errors import DatasetFormatError
 from trainers.data import crop as crops
 from trainers.data.targets import depth_bins, heatmaps, joints_inside, segmentation_classes
 
-TARGETS = ("segm", "depth", "heatmaps")
+TARGETS = ("segm", "depth", "heatmaps", "joints3d")
 INPUTS = ("rgb", "flow")
 _PASSES = {"segm": "segmentation", "depth": "depth", "flow": "flow_forward"}
 
@@ -109,6 +109,33 @@ def clip_geometry(path: Path) -> tuple[np.ndarray, np.ndarray]:
     return joints2d, pelvis
 
 
+def clip_joints3d(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """A clip's joints3d_camera (float32 T x 24 x 3, metres, camera axes) and joints_visible
+    (bool T x 24), for the "joints3d" target (312 bytes a frame more in memory)."""
+    try:
+        with np.load(path / ANNOTATIONS_FILE, allow_pickle=False) as annotations:
+            joints3d = annotations["joints3d_camera"].astype(np.float32)
+            visible = annotations["joints_visible"].astype(bool)
+    except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+        raise DatasetFormatError(f"clip {path}: cannot read joints3d_camera and joints_visible from "
+                                 f"{ANNOTATIONS_FILE}: {exc}") from None
+    if joints3d.shape[1:] != (24, 3) or visible.shape != joints3d.shape[:2]:
+        raise DatasetFormatError(f"clip {path}: joints3d_camera is {joints3d.shape} and joints_visible "
+                                 f"{visible.shape}, expected T x 24 x 3 and T x 24")
+    return joints3d, visible
+
+
+def rotate_about_camera_z(joints3d: np.ndarray, degrees: float) -> np.ndarray:
+    """Camera-frame points turned about the camera's z (optical) axis as crop_affine turns the
+    image by ``degrees``: its 2x2 [[cos, sin], [-sin, cos]] applied to (x, y), z kept. Image
+    (u - cx, v - cy) is f (x, y) / z, so with square pixels the rotated points project to the
+    rotated image (about the principal point; the crop's own centre differs by a shift only)."""
+    angle = np.deg2rad(degrees)
+    cos, sin = np.cos(angle), np.sin(angle)
+    rotation = np.array([[cos, sin, 0.0], [-sin, cos, 0.0], [0.0, 0.0, 1.0]], dtype=np.float32)
+    return joints3d @ rotation.T
+
+
 class FrameDataset(Dataset):
     """One sample per frame: the person crop (input_size) and its labels (output_size).
 
@@ -117,7 +144,10 @@ class FrameDataset(Dataset):
     ``segm`` int64 O x O (0..14); with "depth": ``depth_bins`` int64 O x O (0..19), ``depth``
     float32 O x O (camera z in m, 0 on background), ``pelvis_depth``; with "heatmaps":
     ``heatmaps`` 24 x O x O, ``joints2d`` 24 x 2 (output pixels), ``joints_in_crop`` bool 24;
-    always ``clip`` and ``frame`` (indices).
+    with "joints3d": ``joints3d`` float32 24 x 3 (joints3d_camera in metres, camera axes, turned
+    about the camera's z axis by the crop's rotation augmentation so that the 3D target agrees
+    with the rotated crop; unchanged without augmentation) and ``joints_visible`` bool 24
+    (annotations' joints_visible); always ``clip`` and ``frame`` (indices).
     """
 
     def __init__(self, clips: list[Path], targets: tuple[str, ...] = ("segm",), input_size: int = 256,
@@ -132,6 +162,10 @@ class FrameDataset(Dataset):
         geometry = [clip_geometry(path) for path in self.clips]
         self.joints2d = [joints for joints, _ in geometry]   # per clip: T x 24 x 2 frame pixels
         self.pelvis_depth = [pelvis for _, pelvis in geometry]   # per clip: T camera z (m)
+        if "joints3d" in self.targets:   # per clip: T x 24 x 3 camera metres, T x 24 visibility
+            labels3d = [clip_joints3d(path) for path in self.clips]
+            self.joints3d = [joints for joints, _ in labels3d]
+            self.joints_visible = [visible for _, visible in labels3d]
         self.index = self._frame_index([len(joints) for joints in self.joints2d])
         self._open: dict[int, object] = {}
 
@@ -194,6 +228,10 @@ class FrameDataset(Dataset):
             joints = crops.apply_affine(to_labels, self.joints2d[c][f]).astype(np.float32)
             sample.update(heatmaps=torch.from_numpy(heatmaps(joints, O)), joints2d=torch.from_numpy(joints),
                           joints_in_crop=torch.from_numpy(joints_inside(joints, O)))
+        if "joints3d" in self.targets:
+            joints3d = rotate_about_camera_z(self.joints3d[c][f], augmentation.rotation)
+            sample.update(joints3d=torch.from_numpy(joints3d),
+                          joints_visible=torch.from_numpy(self.joints_visible[c][f].copy()))
         return sample
 
 
