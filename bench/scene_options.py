@@ -4,8 +4,9 @@ the same run.
 Renders the same seeds through the real worker with: the default (SURREAL's composite,
 procedural texture), ``--scene grounded`` (ground plane, shadow catcher, sun from the SH),
 ``--texture-dir`` (image textures read from a folder; here procedural ones written to PNG
-first), ``--camera perturbed``, ``--occluders 3``, ``--motion prior`` and ``--bvh`` (a BVH
-written from a procedural motion first). Reports setup seconds (process start to the scene built), steady-state seconds per
+first), ``--camera perturbed``, ``--occluders 3``, ``--motion prior``, ``--bvh`` (a BVH
+written from a procedural motion first), ``--camera moving`` and ``--camera moving
+--background-videos`` (two free videos made first). Reports setup seconds (process start to the scene built), steady-state seconds per
 frame (RGB + labels, frames 2..N) and the ratio to the default. Time to make one procedural
 texture is printed too (it is part of every clip's setup).
 
@@ -24,6 +25,7 @@ import numpy as np
 from PIL import Image
 
 from render_frame import measure  # bench/render_frame.py: one clip through the real worker
+from synth_cli.builders.background_videos import build_video
 from synth_cli.commands.render import parse_resolution
 from synth_core.body.catalog import load_body_model
 from synth_core.motion import procedural_motion, write_bvh
@@ -55,6 +57,9 @@ def main() -> None:
         texture_s = write_texture_folder(Path(tmp) / "textures", 3, base.texture_size)
         bvh = write_bvh(Path(tmp) / "walk.bvh", procedural_motion("walk", 3 * args.frames, base.fps),
                         load_body_model("default")(betas=None).rest_joints[0])
+        videos = Path(tmp) / "videos"  # the free kind, with exact camera tracks
+        for seed in range(2):
+            build_video(videos / f"video_{seed}.mp4", seed, args.frames + 20, base.fps, width, height)
         variants = {
             "default (composite)": base,
             "--scene grounded": dataclasses.replace(base, scene="grounded"),
@@ -63,10 +68,12 @@ def main() -> None:
             "--occluders 3": dataclasses.replace(base, occluders=3),
             "--motion prior": dataclasses.replace(base, motion_source="prior"),
             "--bvh": dataclasses.replace(base, motion_source="bvh", bvh_files=(str(bvh),)),
+            "--camera moving": dataclasses.replace(base, camera="moving"),
+            "moving + videos": dataclasses.replace(base, camera="moving", background_videos=str(videos)),
         }
         results = {}
         for name, options in variants.items():
-            runs = [measure(options, seed, Path(tmp) / f"{name[:8].strip('-')}_{seed}") for seed in args.seeds]
+            runs = [measure(options, seed, Path(tmp) / f"{''.join(c if c.isalnum() else '_' for c in name)}_{seed}") for seed in args.seeds]
             results[name] = {key: float(np.mean([run[key] for run in runs])) for key in runs[0]}
     print(f"{args.res}, {args.frames} frames, {args.samples} samples, seeds {args.seeds}, Cycles CPU; "
           f"one procedural texture at {base.texture_size}: {texture_s:.2f} s")

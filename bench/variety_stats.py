@@ -5,7 +5,10 @@
 - poses: per joint and Euler axis, the share of the joint-limit range (10 bins per axis) that
   the clips' poses reach, procedural motion vs `--motion prior`;
 - occluders (`--occluders 3`): the share of joints hidden by a card nearer than the joint, and of
-  totally occluded frames.
+  totally occluded frames;
+- the moving camera (`--camera moving`): how far it turns (degrees per second, first to last
+  frame), zooms (focal length ratio per second) and dollies, and the background's mean flow
+  (pixels per frame, from the infinite homography).
 
     python bench/variety_stats.py [--plans 1000] [--frames 10] [--out docs/variety_stats.png]
 """
@@ -39,6 +42,19 @@ def camera_numbers(plan) -> dict:
     return {"elevation_deg": float(np.degrees(np.arcsin(offset[2] / np.linalg.norm(offset)))),
             "roll_deg": float(np.degrees(np.arcsin(np.clip(-right[2], -1, 1)))),
             "distance_m": float(np.linalg.norm(offset)), "lens_mm": float(plan.camera["lens_mm"])}
+
+
+def camera_motion_numbers(plan) -> dict:
+    ks, rts = plan.cameras()
+    seconds = (len(rts) - 1) / float(plan.motion["fps"])
+    turn = rts[-1][:, :3] @ rts[0][:, :3].T
+    angle = np.degrees(np.arccos(np.clip((np.trace(turn) - 1) / 2, -1, 1)))
+    height, width = plan.render["height"], plan.render["width"]
+    flows = [np.linalg.norm(cam.homography_flow(cam.infinite_homography(ks[t], rts[t], ks[t + 1], rts[t + 1]),
+                                                height, width)[::8, ::8], axis=-1).mean() for t in range(len(rts) - 1)]
+    return {"turn_deg_s": angle / seconds, "zoom_per_s": float(np.log(ks[-1][0, 0] / ks[0][0, 0]) / seconds),
+            "dolly_m_s": float(np.linalg.norm(cam.camera_location(rts[-1]) - cam.camera_location(rts[0])) / seconds),
+            "background_flow_px": float(np.mean(flows))}
 
 
 def occluded_joints(plan, bank) -> tuple[int, int, int]:
@@ -81,6 +97,7 @@ def main() -> None:
              for name in ("procedural", "prior")}
     bank = load_occluder_bank()
     counts = np.array([occluded_joints(sample_plan(s, dataclasses.replace(base, occluders=3)), bank) for s in seeds])
+    moving = [camera_motion_numbers(sample_plan(s, dataclasses.replace(base, camera="moving"))) for s in seeds]
     seconds = time.perf_counter() - start
 
     print(f"{args.plans} plans per option, {args.frames} frames each ({seconds:.0f} s)")
@@ -98,8 +115,12 @@ def main() -> None:
     print(f"occluders 3: {hidden / in_view:.1%} of in-view joint-frames hidden by a card nearer than the joint "
           f"(self-occlusion not counted); {total_frames / (args.plans * args.frames):.1%} of frames totally "
           f"occluded; {np.mean(counts[:, 0] > 0):.0%} of clips hide some joint")
+    values = {key: np.abs([row[key] for row in moving]) for key in moving[0]}
+    print("camera moving: " + ", ".join(f"|{key}| median {np.median(v):.3f} p90 {np.percentile(v, 90):.3f}"
+                                        for key, v in values.items())
+          + f"; still cameras {np.mean(values['turn_deg_s'] + values['dolly_m_s'] + values['zoom_per_s'] == 0):.1%}")
 
-    figure, axes = plt.subplots(2, 3, figsize=(15, 8))
+    figure, axes = plt.subplots(2, 4, figsize=(20, 8))
     for axis, key in zip(axes[0], ("elevation_deg", "roll_deg", "lens_mm")):
         axis.hist([row[key] for row in cameras["perturbed"]], bins=30, color="tab:orange", label="perturbed")
         axis.axvline(cameras["static"][0][key], color="tab:blue", lw=2, label="static (every plan)")
@@ -116,6 +137,10 @@ def main() -> None:
     axes[1, 1].legend()
     axes[1, 2].hist(counts[:, 0] / np.maximum(counts[:, 1], 1), bins=20, color="tab:green")
     axes[1, 2].set_title("per clip: share of joints hidden by cards (--occluders 3)")
+    axes[0, 3].hist(values["turn_deg_s"], bins=30, color="tab:purple")
+    axes[0, 3].set_title("moving camera: turn (deg/s, first to last frame)")
+    axes[1, 3].hist(values["background_flow_px"], bins=30, color="tab:purple")
+    axes[1, 3].set_title("moving camera: background flow (px/frame, mean)")
     figure.tight_layout()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(args.out, dpi=80)

@@ -198,7 +198,8 @@ def test_cli_scene_option_and_old_datasets_still_resume():
     result = runner.invoke(cli, ["render", "--out", "unused", "--scene", "floor"])
     assert result.exit_code != 0 and "floor" in result.output
     # The identity a dataset rendered before these options existed recorded: none of their keys.
-    added_later = ("scene", "texture_dir", "bvh_files", "prior_hold_s", "camera", "occluders", "occluder_bank")
+    added_later = ("scene", "texture_dir", "bvh_files", "prior_hold_s", "camera", "occluders", "occluder_bank",
+                   "background_videos")
     before = {key: value for key, value in PlanOptions().to_dict().items() if key not in added_later}
     assert dataset_config(0, PlanOptions())["identity"]["options"] == before
     assert dataset_config(0, PlanOptions(scene="grounded"))["identity"]["options"]["scene"] == "grounded"
