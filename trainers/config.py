@@ -14,14 +14,20 @@ from pathlib import Path
 
 from synth_core.errors import TrainingError
 
-TASKS = ("segm", "depth")
+TASKS = ("segm", "depth", "pose3d", "adversarial", "motion")
+POSE_TASKS = ("pose3d", "adversarial", "motion")   # trained by trainers.pose3d.loop
 OPTIMIZERS = ("rmsprop", "adam")
 INPUTS = ("rgb", "rgb+flow")
+BACKBONES = ("small", "resnet18")          # pose3d's feature extractor
+MOTION_INPUTS = ("flow+keypoints", "rgb")  # motion: D&Z's inputs, or their RGB-only comparison
 
 # Fields that define what is trained: a resumed run must keep them (the weights and the
 # optimiser state would not fit otherwise, or the curve would mix two experiments).
 IDENTITY_FIELDS = ("task", "seed", "batch_size", "lr", "optimizer", "input_size", "stacks", "features", "modules",
-                   "depth", "full_res_head", "inputs", "augment", "held_out")
+                   "depth", "full_res_head", "inputs", "augment", "held_out",
+                   # the 3D pose tasks' (issue 13); runs made before them hold their defaults
+                   "joint_set", "backbone", "domain_adaptation", "stage_steps", "lambda_adv", "pretrain_steps",
+                   "window", "motion_inputs", "dann", "keypoint_noise_px")
 
 
 @dataclasses.dataclass
@@ -49,6 +55,18 @@ class TrainConfig:
     log_every: int = 50               # steps between train_log.csv rows
     eval_every: int = 1000            # steps between evaluations, checkpoints and plots
     eval_frames: int | None = 2000    # held-out frames per evaluation (evenly spaced); None = all
+    # ---- 3D pose tasks (trainers/pose3d); segm/depth ignore them
+    joint_set: str | None = None      # the predicted joints (trainers.pose3d.joints); None: the task's own
+    real_data: str | None = None      # unlabelled real frames (video file or image folder): the real domain
+    backbone: str = "small"           # pose3d: "small" conv net (width from features) or "resnet18" (no download)
+    domain_adaptation: bool = True    # pose3d: Chen et al.'s domain mixer when real_data is given
+    stage_steps: int = 100            # pose3d: steps of each stage before the other one (they alternate)
+    lambda_adv: float = 1e-4          # adversarial: weight of the adversarial loss in L_G (Yang et al.)
+    pretrain_steps: int = 1000        # adversarial: generator-only steps before the discriminator joins
+    window: int = 31                  # motion: frames per clip through the LSTM (D&Z: 31)
+    motion_inputs: str = "flow+keypoints"   # motion: D&Z's inputs, or "rgb" (their RGB-only comparison)
+    dann: bool = False                # motion: the gradient-reversal domain classifier baseline (needs real_data)
+    keypoint_noise_px: float = 2.0    # motion: std of the noise on synthetic keypoints (input pixels)
 
     @property
     def output_size(self) -> int:
@@ -82,11 +100,28 @@ class TrainConfig:
             (self.workers >= 0, f"workers must be 0 or more, not {self.workers}"),
             (min(self.log_every, self.eval_every) >= 1, "log_every and eval_every must be at least 1"),
             (self.eval_frames is None or self.eval_frames >= 1, "eval_frames must be at least 1"),
+            (self.real_data is None or bool(str(self.real_data)), "real_data is an empty path"),
+            (self.backbone in BACKBONES, f"backbone must be one of {', '.join(BACKBONES)}, not {self.backbone!r}"),
+            (self.stage_steps >= 1, f"stage_steps must be at least 1, not {self.stage_steps}"),
+            (self.lambda_adv >= 0, f"lambda_adv must be 0 or more, not {self.lambda_adv}"),
+            (self.pretrain_steps >= 0, f"pretrain_steps must be 0 or more, not {self.pretrain_steps}"),
+            (self.window >= 1, f"window must be at least 1 frame, not {self.window}"),
+            (self.motion_inputs in MOTION_INPUTS,
+             f"motion_inputs must be one of {', '.join(MOTION_INPUTS)}, not {self.motion_inputs!r}"),
+            (self.keypoint_noise_px >= 0, f"keypoint_noise_px must be 0 or more, not {self.keypoint_noise_px}"),
         ]
         for ok, message in checks:
             if not ok:
                 raise TrainingError(message)
+        if self.joint_set is not None:
+            from trainers.pose3d.joints import joint_set
+
+            joint_set(self.joint_set)  # an unknown name is refused with the known ones
         return self
+
+    @property
+    def is_pose(self) -> bool:
+        return self.task in POSE_TASKS
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

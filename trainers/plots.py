@@ -68,13 +68,18 @@ def sample_predictions(model, dataset, task, device, path: Path, amp_dtype=None,
     _save(fig, path)
 
 
-def loss_curve(train_rows: list[dict], eval_rows: list[dict], score: str, path: Path, title: str = "") -> None:
-    """Training loss (log scale) and the held-out score against the step."""
+def loss_curve(train_rows: list[dict], eval_rows: list[dict], score: str, path: Path, title: str = "",
+               losses: tuple[str, ...] = ("loss",), loss_label: str | None = None) -> None:
+    """Training losses (the columns ``losses``, log scale) and the held-out score against the step."""
     fig, ax = plt.subplots(figsize=(7, 4))
-    if train_rows:
-        ax.plot([int(r["step"]) for r in train_rows], [float(r["loss"]) for r in train_rows], color="tab:blue")
+    for name, colour in zip(losses, ("tab:blue", "tab:cyan", "tab:purple", "tab:green", "tab:olive", "tab:gray")):
+        rows = [r for r in train_rows if r.get(name) not in (None, "") and float(r[name]) > 0]
+        if rows:
+            ax.plot([int(r["step"]) for r in rows], [float(r[name]) for r in rows], color=colour, label=name)
+    if len(losses) > 1:
+        ax.legend(loc="lower left", fontsize=8)
     ax.set_xlabel("step")
-    ax.set_ylabel("training loss (cross-entropy summed over stacks)", color="tab:blue")
+    ax.set_ylabel(loss_label or "training loss", color="tab:blue")
     ax.set_yscale("log")
     if eval_rows:
         other = ax.twinx()

@@ -1,13 +1,16 @@
 """A run folder: what `synth train` writes and `synth eval` / `synth predict` read.
 
     RUN/config.json          the TrainConfig (trainers.config), written when the run starts
-    RUN/checkpoints/last.pt  model, optimiser and scaler state at the last evaluation step
+    RUN/checkpoints/last.pt  model, optimiser and scaler state at the last evaluation step (3D pose
+                             runs: every module of the recipe in one state dict, keys prefixed
+                             by the module's name, and one optimiser state per name)
     RUN/checkpoints/best.pt  the weights with the best held-out score so far
     RUN/train_log.csv        step, loss, learning rate, samples/s (every log_every steps)
     RUN/eval_log.csv         step and the held-out metrics (every eval_every steps)
     RUN/tensorboard/         the same numbers for TensorBoard (`tensorboard --logdir RUN`)
     RUN/loss_curve.png       training loss and the held-out score against steps
     RUN/samples.png          held-out inputs, predictions and ground truth side by side
+    RUN/skeletons.png        3D pose runs: held-out 3D skeletons, prediction beside ground truth
 
 Every file is replaced atomically (written beside, then renamed), so a killed run leaves the
 previous checkpoint and plots intact; logs are cut back to the checkpoint's step on resume.
@@ -100,15 +103,20 @@ def checkpoint_path(folder: Path, which: str = "last") -> Path:
 
 
 def save_checkpoint(path: Path, config: TrainConfig, model: torch.nn.Module, step: int, *,
-                    optimizer=None, scaler=None, metrics: dict | None = None) -> None:
+                    optimizer=None, scaler=None, metrics: dict | None = None, extra: dict | None = None) -> None:
+    """``optimizer``: one, or a dict of them by name; ``extra``: tensors and plain values a run
+    keeps beside its weights (e.g. the 3D pose runs' mean-pose baseline)."""
     # plain Python numbers only (numpy scalars would not load with weights_only=True)
     plain_metrics = json.loads(json.dumps(metrics or {}, default=float))
-    state = {"task": config.task, "model_settings": _model_settings(config), "step": step,
+    state = {"task": config.task, "model_settings": model_settings(config), "step": step,
              "model": model.state_dict(), "metrics": plain_metrics}
     if optimizer is not None:
-        state["optimizer"] = optimizer.state_dict()
+        state["optimizer"] = ({name: o.state_dict() for name, o in optimizer.items()} if isinstance(optimizer, dict)
+                              else optimizer.state_dict())
     if scaler is not None:
         state["scaler"] = scaler.state_dict()
+    if extra:
+        state["extra"] = extra
     atomic_write(path, lambda p: torch.save(state, p))
 
 
@@ -125,22 +133,38 @@ def load_checkpoint(path: Path, config: TrainConfig, model: torch.nn.Module, *,
         raise TrainingError(f"cannot read checkpoint {path}: {str(exc).splitlines()[0]}") from None
     if not isinstance(state, dict) or "model" not in state:
         raise TrainingError(f"{path} is not a checkpoint written by `synth train`")
-    if state.get("task") != config.task or state.get("model_settings") != _model_settings(config):
+    if state.get("task") != config.task or state.get("model_settings") != model_settings(config):
         raise TrainingError(f"{path} holds a {state.get('task')} model with settings "
                             f"{state.get('model_settings')}, but the run describes a {config.task} model "
-                            f"with {_model_settings(config)}")
+                            f"with {model_settings(config)}")
     try:
         model.load_state_dict(state["model"])
     except RuntimeError as exc:
         raise TrainingError(f"{path} does not fit the model: {str(exc).splitlines()[0]}") from None
     if optimizer is not None and "optimizer" in state:
-        optimizer.load_state_dict(state["optimizer"])
+        if isinstance(optimizer, dict):
+            for name, one in optimizer.items():
+                one.load_state_dict(state["optimizer"][name])
+        else:
+            optimizer.load_state_dict(state["optimizer"])
     if scaler is not None and "scaler" in state:
         scaler.load_state_dict(state["scaler"])
     return state
 
 
-def _model_settings(config: TrainConfig) -> dict:
+# What shapes a 3D pose task's networks (besides the joint set); a field a recipe does not read is
+# still listed, which only makes the check stricter.
+POSE_MODEL_FIELDS = {
+    "pose3d": ("input_size", "features", "backbone"),
+    "adversarial": ("input_size", "features", "stacks", "modules", "depth"),
+    "motion": ("input_size", "features", "window", "motion_inputs", "dann"),
+}
+
+
+def model_settings(config: TrainConfig) -> dict:
+    """What a checkpoint's weights must have been made with to fit the run's networks."""
+    if config.is_pose:
+        return {"joint_set": config.joint_set, **{name: getattr(config, name) for name in POSE_MODEL_FIELDS[config.task]}}
     return {"in_channels": config.in_channels, "n_classes": config.n_classes, "stacks": config.stacks,
             "features": config.features, "modules": config.modules, "depth": config.depth,
             "full_res_head": config.full_res_head}

@@ -1,4 +1,6 @@
-"""The two SURREAL tasks: what each reads from a clip, trains on, and is scored by."""
+"""What each task reads from a clip, trains on, and is scored by: SURREAL's two (segm, depth) and
+the 3D pose tasks' (pose3d, adversarial, motion), whose networks and steps are recipes
+(trainers.pose3d.loop) scored by trainers.pose3d.metrics.PoseMetrics."""
 
 from __future__ import annotations
 
@@ -58,9 +60,16 @@ class _DepthScores:
         return {**self.metric.summary(), "bins_rmse_mm": self.bins.rmse_mm()}
 
 
+# Held-out scores of the 3D pose tasks, each beside the mean-pose baseline's (trainers.pose3d.loop).
+POSE_SCORES = ("mpjpe_mm", "pa_mpjpe_mm", "pck3d")
+POSE_LOGGED = (*POSE_SCORES, *(f"baseline_{name}" for name in POSE_SCORES))
+
 TASKS = {
     "segm": Task("segm", "segm", ("segm",), "mean_iou", True, ("mean_iou", "pixel_accuracy", "background_iou")),
     "depth": Task("depth", "depth_bins", ("depth",), "rmse_mm", False, ("rmse_mm", "st_rmse_mm", "bins_rmse_mm")),
+    "pose3d": Task("pose3d", "joints3d", ("joints3d",), "mpjpe_mm", False, POSE_LOGGED),
+    "adversarial": Task("adversarial", "joints3d", ("heatmaps", "joints3d"), "mpjpe_mm", False, POSE_LOGGED),
+    "motion": Task("motion", "joints3d", ("joints3d",), "pa_mpjpe_mm", False, POSE_LOGGED),
 }
 
 

@@ -8,6 +8,7 @@ the same batches as an uninterrupted one, and on the CPU ends with the same weig
 
 from __future__ import annotations
 
+import csv
 import math
 import time
 from pathlib import Path
@@ -23,7 +24,6 @@ from trainers.data import FrameDataset, open_dataset, split_clips
 from trainers.models import StackedHourglass, stacked_cross_entropy
 from trainers.tasks import Task, passes_for, task_for
 
-TRAIN_FIELDS = ["step", "epoch", "loss", "lr", "samples_per_s", "seconds"]
 # NHWC: tensor cores for cuDNN's convolutions, and 1.3x on the CPU too (bench/train_speed.py)
 MEMORY_FORMAT = torch.channels_last
 
@@ -78,13 +78,8 @@ def make_datasets(config: TrainConfig) -> tuple[FrameDataset, FrameDataset]:
 def preflight(config: TrainConfig, world_size: int = 1) -> tuple[FrameDataset, FrameDataset]:
     """Every check of the user's input that can fail, before a run folder is written."""
     distributed.resolve_device(config.device)
-    if config.batch_size % world_size:
-        raise TrainingError(f"batch size {config.batch_size} does not split over {world_size} processes; "
-                            f"use a multiple of {world_size}")
     train_set, eval_set = make_datasets(config)
-    if len(train_set) < config.batch_size:
-        raise TrainingError(f"batch size {config.batch_size} is larger than the {len(train_set)} training frames "
-                            f"of {config.data}")
+    check_batch_size(config, world_size, len(train_set), f"training frames of {config.data}")
     return train_set, eval_set
 
 
@@ -183,6 +178,137 @@ def evenly_spaced(dataset, count: int | None):
     return Subset(dataset, np.linspace(0, len(dataset) - 1, count).round().astype(int).tolist())
 
 
+# ------------------------------------------------------- pieces every loop uses (segm/depth, pose)
+
+def step_loader(dataset, batch_per_rank: int, world: distributed.World, seed: int, start_step: int,
+                workers: int, device: torch.device) -> tuple[DataLoader, StepSampler]:
+    """Batches of ``dataset`` from global batch ``start_step`` on, forever, reproducibly."""
+    sampler = StepSampler(len(dataset), batch_per_rank, world.size, world.rank, seed, start_step=start_step)
+    loader = DataLoader(AtEpoch(dataset), batch_size=batch_per_rank, sampler=sampler, num_workers=workers,
+                        pin_memory=device.type == "cuda", persistent_workers=workers > 0,
+                        worker_init_fn=_one_thread_per_worker)
+    return loader, sampler
+
+
+def check_batch_size(config: TrainConfig, world_size: int, n_samples: int, what: str) -> None:
+    if config.batch_size % world_size:
+        raise TrainingError(f"batch size {config.batch_size} does not split over {world_size} processes; "
+                            f"use a multiple of {world_size}")
+    if n_samples < config.batch_size:
+        raise TrainingError(f"batch size {config.batch_size} is larger than the {n_samples} {what}")
+
+
+class LossWindow:
+    """Sums of the values a step reports (tensors stay on their device until read), averaged over
+    the steps since the last log row and over the processes."""
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.sums, self.steps, self.start = {}, 0, time.perf_counter()
+
+    def add(self, values: dict) -> None:
+        for name, value in values.items():
+            value = value.detach().float() if isinstance(value, torch.Tensor) else float(value)
+            self.sums[name] = self.sums.get(name, 0.0) + value
+        self.steps += 1
+
+    def means(self, world: distributed.World, step: int) -> dict[str, float]:
+        means = {name: world.mean(float(total) / self.steps) for name, total in self.sums.items()}
+        if not math.isfinite(means.get("loss", 0.0)):
+            raise TrainingError(f"the loss became {means['loss']} at step {step}; lower --lr, or turn "
+                                f"off mixed precision (--no-amp)")
+        return means
+
+    def seconds(self) -> float:
+        return time.perf_counter() - self.start
+
+    def log(self, logs: "RunLogs | None", bar, world: distributed.World, step: int, epoch: int,
+            config: TrainConfig) -> None:
+        """One train_log.csv row (main process) and the progress bar's loss and rate from the
+        steps since the last row; then starts the next window."""
+        means, seconds = self.means(world, step), self.seconds()
+        rate = self.steps * config.batch_size / seconds
+        if logs:
+            logs.train_row(step, epoch, means, config.lr, rate, seconds)
+        bar.update(step, means["loss"], rate)
+        self.reset()
+
+
+class RunLogs:
+    """train_log.csv, eval_log.csv and TensorBoard, cut back to ``step`` when a run resumes."""
+
+    def __init__(self, run_dir: Path, train_fields: list[str] | None, eval_fields: list[str], step: int) -> None:
+        """``train_fields``: what a step reports; None: the columns of the run's train_log.csv,
+        or for a new log the keys of the first row written."""
+        from torch.utils.tensorboard import SummaryWriter
+
+        self.run_dir = run_dir
+        path = run_dir / "train_log.csv"
+        fields = _csv_header(path) if train_fields is None else self._train_columns(train_fields)
+        self.train = runs.CsvLog(path, fields or [])
+        self.eval = runs.CsvLog(run_dir / "eval_log.csv", ["step", *eval_fields])
+        for log in (self.train, self.eval):
+            log.cut_after(step)
+        self.board = SummaryWriter(str(run_dir / "tensorboard"), purge_step=step if step else None)
+
+    @staticmethod
+    def _train_columns(train_fields) -> list[str]:
+        return ["step", "epoch", *train_fields, "lr", "samples_per_s", "seconds"]
+
+    def train_row(self, step: int, epoch: int, values: dict[str, float], lr: float, rate: float,
+                  seconds: float) -> None:
+        if not self.train.fields:
+            self.train.fields = self._train_columns(values)
+        self.train.append({"step": step, "epoch": epoch, **{k: f"{v:.6g}" for k, v in values.items()}, "lr": lr,
+                           "samples_per_s": f"{rate:.2f}", "seconds": f"{seconds:.3f}"})
+        for name, value in values.items():
+            self.board.add_scalar(f"train/{name}", value, step)
+        self.board.add_scalar("train/samples_per_s", rate, step)
+
+    def eval_row(self, step: int, metrics: dict) -> None:
+        scalars = {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
+        self.eval.append({"step": step, **{k: f"{v:.6g}" for k, v in scalars.items()}})
+        for name, value in scalars.items():
+            self.board.add_scalar(f"eval/{name}", value, step)
+        self.board.flush()
+
+    def last_eval(self) -> dict:
+        rows = self.eval.read()
+        return {k: float(v) for k, v in rows[-1].items() if k != "step" and v != ""} if rows else {}
+
+    def plot(self, score: str, title: str, losses: tuple[str, ...] = ("loss",), loss_label: str | None = None) -> None:
+        plots.loss_curve(self.train.read(), self.eval.read(), score, self.run_dir / "loss_curve.png", title=title,
+                         losses=losses, loss_label=loss_label)
+
+    def close(self) -> dict:
+        """Close TensorBoard's writer; returns the last held-out metrics."""
+        self.board.close()
+        return self.last_eval()
+
+
+def _csv_header(path: Path) -> list[str] | None:
+    if not path.is_file():
+        return None
+    with open(path, newline="") as handle:
+        return next(csv.reader(handle), None)
+
+
+def save_run_checkpoints(run_dir: Path, config: TrainConfig, model: torch.nn.Module, step: int, metrics: dict,
+                         score: float, best: float | None, better, optimizer, scaler, extra=None) -> float | None:
+    """best.pt when ``score`` beats ``best`` (``better(score, best)``), then last.pt with the
+    optimiser state; returns the best score so far."""
+    if not math.isnan(score) and better(score, best):
+        best = score
+        runs.save_checkpoint(runs.checkpoint_path(run_dir, "best"), config, model, step,
+                             metrics={**metrics, "best": best}, extra=extra)
+    runs.save_checkpoint(runs.checkpoint_path(run_dir), config, model, step, optimizer=optimizer,
+                         scaler=scaler if scaler.is_enabled() else None, metrics={**metrics, "best": best},
+                         extra=extra)
+    return best
+
+
 # ------------------------------------------------------------------------------------ the loop
 
 def train(config: TrainConfig, run_dir: Path, show_progress: bool = True,
@@ -211,9 +337,10 @@ def _train(config: TrainConfig, run_dir: Path, world: distributed.World, show_pr
         state = runs.load_checkpoint(runs.checkpoint_path(run_dir), config, model, optimizer=optimizer,
                                      scaler=scaler, map_location=device)
         step, best = state["step"], state["metrics"].get("best")
+    new_logs = lambda: RunLogs(run_dir, ["loss"], list(task.logged), step)  # noqa: E731
     if step >= config.steps:
-        return _Logs(run_dir, task, step).close() if world.is_main else {}
-    logs = _Logs(run_dir, task, step) if world.is_main else None
+        return new_logs().close() if world.is_main else {}
+    logs = new_logs() if world.is_main else None
 
     net = model
     if world.size > 1:
@@ -221,16 +348,13 @@ def _train(config: TrainConfig, run_dir: Path, world: distributed.World, show_pr
             net = torch.nn.SyncBatchNorm.convert_sync_batchnorm(net)
         net = torch.nn.parallel.DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
     per_rank = config.batch_size // world.size
-    sampler = StepSampler(len(train_set), per_rank, world.size, world.rank, config.seed, start_step=step)
-    loader = DataLoader(AtEpoch(train_set), batch_size=per_rank, sampler=sampler, num_workers=config.workers,
-                        pin_memory=device.type == "cuda", persistent_workers=config.workers > 0,
-                        worker_init_fn=_one_thread_per_worker)
+    loader, sampler = step_loader(train_set, per_rank, world, config.seed, step, config.workers, device)
     eval_subset = evenly_spaced(eval_set, config.eval_frames)
 
     metrics: dict = logs.last_eval() if logs else {}
     net.train()
     with plots.progress(config.steps, step, enabled=show_progress and world.is_main) as bar:
-        window_loss, window_steps, window_start = torch.zeros((), device=device), 0, time.perf_counter()
+        window = LossWindow()
         for batch in loader:
             loss = forward_loss(net, batch, task, config, device, amp_dtype)
             optimizer.zero_grad(set_to_none=True)
@@ -238,78 +362,22 @@ def _train(config: TrainConfig, run_dir: Path, world: distributed.World, show_pr
             scaler.step(optimizer)
             scaler.update()
             step += 1
-            window_loss += loss.detach().float()
-            window_steps += 1
+            window.add({"loss": loss})
             if step % config.log_every == 0 or step == config.steps:
-                mean_loss = world.mean(float(window_loss) / window_steps)
-                if not math.isfinite(mean_loss):
-                    raise TrainingError(f"the loss became {mean_loss} at step {step}; lower --lr, or turn "
-                                        f"off mixed precision (--no-amp)")
-                seconds = time.perf_counter() - window_start
-                rate = window_steps * config.batch_size / seconds
-                if logs:
-                    logs.train_row(step, step // sampler.steps_per_epoch, mean_loss, config.lr, rate, seconds)
-                bar.update(step, mean_loss, rate)
-                window_loss.zero_()
-                window_steps, window_start = 0, time.perf_counter()
+                window.log(logs, bar, world, step, step // sampler.steps_per_epoch, config)
             if step % config.eval_every == 0 or step == config.steps:
                 if world.is_main:
                     metrics = evaluate(model, eval_subset, task, device, amp_dtype, per_rank, config.workers)
-                    if not math.isnan(metrics[task.score]) and task.better(metrics[task.score], best):
-                        best = metrics[task.score]
-                        runs.save_checkpoint(runs.checkpoint_path(run_dir, "best"), config, model, step,
-                                             metrics={**metrics, "best": best})
-                    runs.save_checkpoint(runs.checkpoint_path(run_dir), config, model, step, optimizer=optimizer,
-                                         scaler=scaler if scaler.is_enabled() else None,
-                                         metrics={**metrics, "best": best})
+                    best = save_run_checkpoints(run_dir, config, model, step, metrics, metrics[task.score], best,
+                                                task.better, optimizer, scaler)
                     logs.eval_row(step, metrics)
-                    logs.plot(config)
+                    logs.plot(task.score, f"{config.task}: {config.stacks} stacks x {config.features} features",
+                              loss_label="training loss (cross-entropy summed over stacks)")
                     plots.sample_predictions(model, eval_set, task, device, run_dir / "samples.png", amp_dtype)
                 world.barrier()
-                window_start = time.perf_counter()  # evaluation time is not training speed
+                window.reset()  # evaluation time is not training speed
             if step >= config.steps:
                 break
     if logs:
         logs.close()
     return metrics
-
-
-class _Logs:
-    """train_log.csv, eval_log.csv and TensorBoard, cut back to ``step`` when a run resumes."""
-
-    def __init__(self, run_dir: Path, task: Task, step: int) -> None:
-        from torch.utils.tensorboard import SummaryWriter
-
-        self.run_dir, self.task = run_dir, task
-        self.train = runs.CsvLog(run_dir / "train_log.csv", TRAIN_FIELDS)
-        self.eval = runs.CsvLog(run_dir / "eval_log.csv", ["step", *task.logged])
-        for log in (self.train, self.eval):
-            log.cut_after(step)
-        self.board = SummaryWriter(str(run_dir / "tensorboard"), purge_step=step if step else None)
-
-    def train_row(self, step, epoch, loss, lr, rate, seconds) -> None:
-        self.train.append({"step": step, "epoch": epoch, "loss": f"{loss:.6g}", "lr": lr,
-                           "samples_per_s": f"{rate:.2f}", "seconds": f"{seconds:.3f}"})
-        self.board.add_scalar("train/loss", loss, step)
-        self.board.add_scalar("train/samples_per_s", rate, step)
-
-    def eval_row(self, step: int, metrics: dict) -> None:
-        self.eval.append({"step": step, **{k: f"{v:.6g}" for k, v in metrics.items() if not isinstance(v, list)}})
-        for name, value in metrics.items():
-            if not isinstance(value, list):
-                self.board.add_scalar(f"eval/{name}", value, step)
-        self.board.flush()
-
-    def last_eval(self) -> dict:
-        rows = self.eval.read()
-        return {k: float(v) for k, v in rows[-1].items() if k != "step" and v != ""} if rows else {}
-
-    def plot(self, config: TrainConfig) -> None:
-        plots.loss_curve(self.train.read(), self.eval.read(), self.task.score, self.run_dir / "loss_curve.png",
-                         title=f"{config.task}: {config.stacks} stacks x {config.features} features")
-
-    def close(self) -> dict:
-        """Close TensorBoard's writer; returns the last held-out metrics."""
-        self.board.close()
-        return self.last_eval()
-

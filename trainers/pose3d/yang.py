@@ -1,0 +1,187 @@
+"""Yang et al. (CVPR 2018, seed 003): 3D pose by adversarial learning, `synth train adversarial`.
+
+The generator (trainers.models.adversarial.PoseGenerator: stacked hourglass heatmaps + depth
+regression) is first trained alone on the pose loss for ``pretrain_steps`` steps (section 4.1).
+Then every step updates the discriminator once and the generator once (section 4.2):
+
+    D  L_D = BCE(D(image, ground-truth heatmaps, depth maps and descriptor), 1)
+             + BCE(D(image, the generator's), 0)
+    G  L_G = lambda_adv * BCE(D(image, the generator's), 1) + L_pose        (lambda_adv = 1e-4)
+
+D is updated first, on the generator's outputs without their gradients; then G, through the
+updated D with D's parameters frozen. The ground truth is our synthetic (3D-labelled) crops. The
+paper's predictions come from both its 3D-labelled images and its 2D-labelled in-the-wild images;
+our real domain is unlabelled real images (``real_data``: a video or an image folder, its frames'
+random square crops), so real images only ever add predicted ("fake") samples: they enter L_D's
+second term and L_G's adversarial term, never L_pose (the paper's in-the-wild images also had a
+2D heatmap loss, which needs 2D labels we do not have). Without ``real_data`` the predictions come
+from the synthetic images only.
+
+What D and L_pose see: heatmaps of the joint set drawn with the paper's sigma of 1 heatmap pixel;
+depths in heatmap pixels (the joints' camera z relative to the root divided by the crop's
+weak-perspective scale, :func:`trainers.models.adversarial.pixel_scale`); poses, predicted and
+ground truth alike, root-relative and scaled to the training skeletons' mean total bone length
+(so D judges proportions and articulation, not a person's size, which the generator's scaling
+fixes). Predictions are those poses in metres.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import torch
+
+from synth_core.errors import TrainingError
+from trainers.config import TrainConfig
+from trainers.data import RealImages
+from trainers.data.targets import heatmaps as gaussian_heatmaps
+from trainers.models.adversarial import (GeneratorOutput, MultiSourceDiscriminator, PoseGenerator, adversarial_loss,
+                                         depth_loss, discriminator_inputs, discriminator_loss, generator_loss,
+                                         heatmap_loss, pixel_scale)
+from trainers.pose3d.joints import bone_lengths_sum, get_joint_set, normalise_bones, root_relative, to_joint_set
+from trainers.pose3d.recipe import StepContext, set_trainable
+
+HEATMAP_SIGMA = 1.0   # heatmap pixels: the paper's "variance ... an identity matrix"
+ADVERSARIAL_KEYS = ("loss_adv", "loss_d", "d_real", "d_fake")   # logged from the adversarial stage on
+
+
+@dataclasses.dataclass
+class Labels:
+    """A synthetic batch's targets, on the device, in the recipe's joint set."""
+    heatmaps: torch.Tensor   # B x P x O x O
+    depth: torch.Tensor      # B x P, heatmap pixels, root-relative
+    pose: torch.Tensor       # B x P x 3, root-relative, scaled to the generator's bone_length
+
+
+class YangRecipe:
+    task = "adversarial"
+    joint_set = "chen17"
+    score = "mpjpe_mm"
+
+    # ------------------------------------------------------------------------ what it is made of
+
+    def build(self, config: TrainConfig) -> dict[str, torch.nn.Module]:
+        if config.inputs != "rgb":
+            raise TrainingError(f"the adversarial task takes RGB images only (real images have no flow), "
+                                f"not --inputs {config.inputs}")
+        self.joint_set = config.joint_set or self.joint_set
+        n_joints = len(get_joint_set(self.joint_set))
+        generator = PoseGenerator(self.joint_set, stacks=config.stacks, features=config.features,
+                                  modules=config.modules, depth=config.depth)
+        discriminator = MultiSourceDiscriminator(n_joints, config.input_size, config.output_size,
+                                                 width=max(8, config.features // 8),
+                                                 embedding=max(32, config.features // 2))
+        return {"generator": generator, "discriminator": discriminator}
+
+    def optimizers(self, config: TrainConfig, modules: dict) -> dict[str, torch.optim.Optimizer]:
+        from trainers.train import make_optimizer
+
+        return {name: make_optimizer(config, module) for name, module in modules.items()}
+
+    def datasets(self, config: TrainConfig):
+        from trainers.train import make_datasets
+
+        return make_datasets(config)   # the task's targets: heatmaps (for joints2d) and joints3d
+
+    def real_dataset(self, config: TrainConfig):
+        if not config.real_data:
+            return None
+        return RealImages(config.real_data, input_size=config.input_size, augment=config.augment, seed=config.seed)
+
+    def calibrate(self, modules: dict, targets: torch.Tensor) -> None:
+        """The training skeletons' mean total bone length: the size of every predicted pose."""
+        lengths = bone_lengths_sum(targets.double(), self.joint_set)
+        modules["generator"].bone_length.fill_(float(lengths.mean()))
+
+    # ------------------------------------------------------------------------------ one step
+
+    def train_step(self, modules: dict, optimizers: dict, batch: dict, real_batch: dict | None, step: int,
+                   ctx: StepContext) -> dict[str, float]:
+        generator, discriminator = modules["generator"], modules["discriminator"]
+        images = batch["image"].to(ctx.device, non_blocking=True)
+        labels = self.labels(batch, generator.bone_length, ctx.device)
+        if step < ctx.config.pretrain_steps:
+            with ctx.autocast():
+                output = generator(images)
+            losses = self.pose_losses(output, labels)
+            ctx.optimise(losses["loss_pose"], optimizers["generator"])
+            # the same keys in every step (train_log.csv's columns come from the first): NaN = no such term yet
+            return {"loss": losses["loss_pose"].item(), **{name: value.item() for name, value in losses.items()},
+                    **dict.fromkeys(ADVERSARIAL_KEYS, math.nan)}
+
+        fake_images = images
+        if real_batch is not None:
+            fake_images = torch.cat([images, real_batch["image"].to(ctx.device, non_blocking=True)])
+        with ctx.autocast():
+            output = generator(fake_images)
+        losses = self.pose_losses(synthetic_part(output, len(images)), labels)
+        fake = (fake_images, *discriminator_inputs(output.heatmaps[-1].float(), generator.pose(output)))
+        real = (images, *discriminator_inputs(labels.heatmaps, labels.pose))
+        d_stats = self.update_discriminator(discriminator, optimizers["discriminator"], real,
+                                            tuple(x.detach() for x in fake), ctx)
+        g_stats = self.update_generator(discriminator, optimizers["generator"], losses["loss_pose"], fake, ctx)
+        return {**g_stats, **{name: value.item() for name, value in losses.items()}, **d_stats}
+
+    def labels(self, batch: dict, bone_length: torch.Tensor, device: torch.device) -> Labels:
+        """Heatmaps, depths and D's ground-truth poses of a synthetic batch."""
+        joints2d = to_joint_set(batch["joints2d"].float(), self.joint_set)    # heatmap pixels
+        joints3d = self.target(batch).float()
+        root = get_joint_set(self.joint_set).root
+        size = batch["heatmaps"].shape[-1]
+        maps = np.stack([gaussian_heatmaps(joints.numpy(), size, HEATMAP_SIGMA) for joints in joints2d])
+        depth = joints3d[..., 2] / pixel_scale(joints2d, joints3d, root)[:, None]
+        pose = normalise_bones(joints3d.to(device), self.joint_set, bone_length)
+        return Labels(torch.from_numpy(maps).to(device), depth.to(device), pose)
+
+    def pose_losses(self, output: GeneratorOutput, labels: Labels) -> dict[str, torch.Tensor]:
+        """Eq. (2): L_pose = heatmap term + depth term."""
+        heatmap = heatmap_loss(output.heatmaps, labels.heatmaps)
+        depth = depth_loss(output.depth, labels.depth)
+        return {"loss_pose": heatmap + depth, "loss_heatmap": heatmap, "loss_depth": depth}
+
+    def update_discriminator(self, discriminator, optimizer, real: tuple, fake: tuple, ctx: StepContext) -> dict:
+        """One step of D on L_D; ``real`` and ``fake`` are (images, maps, descriptors)."""
+        set_trainable(discriminator, True)
+        with ctx.autocast():
+            logits = discriminator(*(torch.cat([r, f]) for r, f in zip(real, fake)))
+        real_logits, fake_logits = logits[:len(real[0])], logits[len(real[0]):]
+        loss = discriminator_loss(real_logits, fake_logits)
+        ctx.optimise(loss, optimizer)
+        return {"loss_d": loss.item(), "d_real": torch.sigmoid(real_logits.detach().float()).mean().item(),
+                "d_fake": torch.sigmoid(fake_logits.detach().float()).mean().item()}
+
+    def update_generator(self, discriminator, optimizer, pose_loss: torch.Tensor, fake: tuple,
+                         ctx: StepContext) -> dict:
+        """One step of G on L_G, through D (frozen: its parameters get no gradients)."""
+        set_trainable(discriminator, False)
+        try:
+            with ctx.autocast():
+                logits = discriminator(*fake)
+            loss = generator_loss(pose_loss, logits, ctx.config.lambda_adv)
+            ctx.optimise(loss, optimizer)
+        finally:
+            set_trainable(discriminator, True)
+        return {"loss": loss.item(), "loss_adv": adversarial_loss(logits.detach()).item()}
+
+    # --------------------------------------------------------------------------- predictions
+
+    def predict(self, modules: dict, batch: dict, ctx: StepContext) -> torch.Tensor:
+        """B x P x 3 root-relative joints in metres (camera axes)."""
+        generator = modules["generator"]
+        with ctx.autocast():
+            output = generator(batch["image"].to(ctx.device))
+        return generator.pose(output).float()
+
+    def target(self, batch: dict) -> torch.Tensor:
+        """B x P x 3: the crop's joints3d in the joint set, root-relative, metres."""
+        return root_relative(to_joint_set(batch["joints3d"], self.joint_set), self.joint_set)
+
+
+def synthetic_part(output: GeneratorOutput, count: int) -> GeneratorOutput:
+    """The generator's outputs for the first ``count`` images (the synthetic ones)."""
+    return GeneratorOutput([maps[:count] for maps in output.heatmaps], output.depth[:count])
+
+
+RECIPE = YangRecipe
