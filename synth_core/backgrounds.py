@@ -355,7 +355,7 @@ def views_inside_source(spec: dict, ks: np.ndarray, rts: np.ndarray, k_ref: np.n
     projection, crop, _, _ = _checked_spec(spec)
     if projection == "equirect":
         return True
-    rows, cols = _source_size(spec["id"])
+    rows, cols = _linear_source(spec["id"]).shape[:2]
     corners = np.array([[0.0, 0.0, 1.0], [width - 1, 0.0, 1.0], [0.0, height - 1, 1.0], [width - 1, height - 1, 1.0]])
     for k, rt in zip(ks, rts):
         plate = corners @ cam.infinite_homography(k, rt, k_ref, rt_ref).T
@@ -378,10 +378,6 @@ def _rescaled(k: np.ndarray, width: int, new_width: int, new_height: int) -> np.
     """Intrinsics of the same field of view at another image size (principal point centred)."""
     focal = k[0, 0] * new_width / width
     return np.array([[focal, 0.0, (new_width - 1) / 2], [0.0, focal, (new_height - 1) / 2], [0.0, 0.0, 1.0]])
-
-
-def _source_size(background: str) -> tuple[int, int]:
-    return _linear_source(background).shape[:2]
 
 
 def _moving_view(source: np.ndarray, projection: str, crop: dict, k: np.ndarray, rt: np.ndarray,

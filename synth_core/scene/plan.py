@@ -607,36 +607,35 @@ def _moving(rng: np.random.Generator, plan: ScenePlan, geometry, keep_body_in_vi
     from synth_core.backgrounds import views_inside_source
     from synth_core.scene.clip import body_extent_spheres, body_model_of
 
-    rates = {name: float(rng.normal(0.0, std)) for name, std in CAMERA_MOTION_STD.items()}
     spheres = body_extent_spheres(body_model_of(plan), geometry) if keep_body_in_view else None
-    r, reference = plan.render, plan.camera
     if plan.background["projection"] == "video":  # the video's own motion: only stepping back helps
-        camera = _video_camera(plan)
-        for _ in range(20):
-            ks, rts = replace(plan, camera=camera).cameras()
-            back = 0.0 if spheres is None else _step_back_needed(ks[geometry.rendered], rts[geometry.rendered],
-                                                                  *spheres, r)
-            if back <= 1e-6 or camera["distance"] + back > MAX_MOVING_STEP_BACK * reference["distance"]:
-                return camera
-            camera = _stepped_back(camera, max(1.05 * back, 0.02 * reference["distance"]))
-        return camera
+        return _stepped_back_to_show(plan, _video_camera(plan), geometry, spheres)[0]
+    rates = {name: float(rng.normal(0.0, std)) for name, std in CAMERA_MOTION_STD.items()}
+    r = plan.render
     for _ in range(CAMERA_MOTION_HALVINGS):
-        camera = {**reference, "motion": rates}
-        while True:
-            moving = replace(plan, camera=camera)
-            ks, rts = moving.cameras()
-            back = 0.0 if spheres is None else _step_back_needed(ks[geometry.rendered], rts[geometry.rendered],
-                                                                  *spheres, r)
-            if back <= 1e-6:  # metres: rounding, not a real need
-                if views_inside_source(plan.background, ks, rts, moving.intrinsics, moving.extrinsics,
-                                       r["height"], r["width"]):
-                    return camera
-                break
-            if camera["distance"] + back > MAX_MOVING_STEP_BACK * reference["distance"]:
-                break
-            camera = _stepped_back(camera, max(1.05 * back, 0.02 * reference["distance"]))
+        camera, shown = _stepped_back_to_show(plan, {**plan.camera, "motion": rates}, geometry, spheres)
+        moving = replace(plan, camera=camera)
+        if shown and views_inside_source(plan.background, *moving.cameras(), moving.intrinsics, moving.extrinsics,
+                                         r["height"], r["width"]):
+            return camera
         rates = {name: rate / 2 for name, rate in rates.items()}
-    return {**reference, "motion": {name: 0.0 for name in rates}}
+    return {**plan.camera, "motion": {name: 0.0 for name in rates}}
+
+
+def _stepped_back_to_show(plan: ScenePlan, camera: dict, geometry, spheres) -> tuple[dict, bool]:
+    """(``camera`` stepped back along its view until every rendered frame shows the body's
+    extent ``spheres`` whole, whether it does): it may step back to MAX_MOVING_STEP_BACK times
+    ``plan``'s camera distance. ``spheres`` None: the body need not be in view."""
+    limit = MAX_MOVING_STEP_BACK * plan.camera["distance"]
+    while spheres is not None:
+        ks, rts = replace(plan, camera=camera).cameras()
+        back = _step_back_needed(ks[geometry.rendered], rts[geometry.rendered], *spheres, plan.render)
+        if back <= 1e-6:  # metres: rounding, not a real need
+            break
+        if camera["distance"] + back > limit:
+            return camera, False
+        camera = _stepped_back(camera, max(1.05 * back, 0.02 * plan.camera["distance"]))
+    return camera, True
 
 
 def _video_camera(plan: ScenePlan) -> dict:
