@@ -114,6 +114,24 @@ def test_same_seed_same_bytes_and_different_seed_differs(body):
     assert texture_id(spec) == texture_id(round_tripped) != texture_id(other)
 
 
+def test_an_outfit_is_the_same_after_others_were_painted_on_the_same_body(body, monkeypatch):
+    """The body's texel geometry is shared between outfits (synth_core.textures._TEXEL_CACHE): an
+    outfit painted after others, on the same body or another, equals one painted from nothing."""
+    import synth_core.textures as textures
+
+    specs = [sample_texture_spec(np.random.default_rng(seed)) for seed in (5, 6, 7)]
+    monkeypatch.setattr(textures, "_TEXEL_CACHE", {})
+    fresh = make_texture(body, specs[0], SIZE)
+    other_body = load_body_model("default", "female")
+    for spec in specs[1:]:
+        make_texture(body, spec, SIZE)
+        make_texture(other_body, spec, SIZE)
+    assert len(textures._TEXEL_CACHE) == textures.TEXEL_CACHE_BODIES
+    assert make_texture(body, specs[0], SIZE).tobytes() == fresh.tobytes()
+    (_, texels), = [entry for entry in textures._TEXEL_CACHE.values() if entry[0] is body]
+    assert not texels["rest"].flags.writeable   # an outfit cannot change the next one's geometry
+
+
 @pytest.mark.parametrize("seed", range(8))
 def test_garments_follow_the_body_parts(body, corners, seed):
     spec = with_palette(sample_texture_spec(np.random.default_rng(seed)))
