@@ -64,6 +64,7 @@ picks up the background. Same spec and size -> byte-identical image.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from pathlib import Path
@@ -410,25 +411,18 @@ def make_texture(model, spec: dict, size: int = 1024) -> np.ndarray:
 
 
 # A worker paints a new outfit for every clip on one of a few bodies (the default farm: two); the
-# texels' geometry depends on the body and the size alone and is 60% of the painting time at 1024.
-# ~70 MB each at 1024, read-only so that no outfit can change the next one's.
-_TEXEL_CACHE: dict[tuple[int, int], tuple[object, dict]] = {}
+# texels' geometry depends on the body (hashed by identity) and the size alone, and is 60% of the
+# painting time at 1024. ~70 MB each at 1024, read-only so that no outfit can change the next one's.
 TEXEL_CACHE_BODIES = 2
 
 
+@functools.lru_cache(maxsize=TEXEL_CACHE_BODIES)
 def _shared_texel_geometry(model, size: int) -> dict:
     """:func:`_texel_geometry`, kept for the last TEXEL_CACHE_BODIES (model, size) pairs."""
-    key = (id(model), size)
-    cached = _TEXEL_CACHE.get(key)
-    if cached is not None and cached[0] is model:  # the same object, not a new one at a reused id
-        return cached[1]
     texels = _texel_geometry(model, size)
     for value in [*texels.values(), *texels["landmarks"].values()]:
         if isinstance(value, np.ndarray):
             value.setflags(write=False)
-    while len(_TEXEL_CACHE) >= TEXEL_CACHE_BODIES:
-        _TEXEL_CACHE.pop(next(iter(_TEXEL_CACHE)))
-    _TEXEL_CACHE[key] = (model, texels)
     return texels
 
 

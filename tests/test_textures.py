@@ -114,22 +114,28 @@ def test_same_seed_same_bytes_and_different_seed_differs(body):
     assert texture_id(spec) == texture_id(round_tripped) != texture_id(other)
 
 
-def test_an_outfit_is_the_same_after_others_were_painted_on_the_same_body(body, monkeypatch):
-    """The body's texel geometry is shared between outfits (synth_core.textures._TEXEL_CACHE): an
-    outfit painted after others, on the same body or another, equals one painted from nothing."""
-    import synth_core.textures as textures
+def test_an_outfit_is_the_same_after_others_were_painted_on_the_same_body(body):
+    """The body's texel geometry is shared between outfits (synth_core.textures._shared_texel_geometry):
+    an outfit painted after others, on the same body or another, equals one painted from nothing."""
+    from synth_core.textures import TEXEL_CACHE_BODIES, _shared_texel_geometry
 
     specs = [sample_texture_spec(np.random.default_rng(seed)) for seed in (5, 6, 7)]
-    monkeypatch.setattr(textures, "_TEXEL_CACHE", {})
-    fresh = make_texture(body, specs[0], SIZE)
-    other_body = load_body_model("default", "female")
-    for spec in specs[1:]:
-        make_texture(body, spec, SIZE)
-        make_texture(other_body, spec, SIZE)
-    assert len(textures._TEXEL_CACHE) == textures.TEXEL_CACHE_BODIES
-    assert make_texture(body, specs[0], SIZE).tobytes() == fresh.tobytes()
-    (_, texels), = [entry for entry in textures._TEXEL_CACHE.values() if entry[0] is body]
-    assert not texels["rest"].flags.writeable   # an outfit cannot change the next one's geometry
+    # another body: the same mesh and UVs, other proportions (its outfits come out differently)
+    wider = BodyModel(dataclasses.replace(body.data, v_template=body.data.v_template * np.array([1.15, 0.9, 1.1])))
+    bodies = [body, wider]
+
+    def painted_from_nothing(model, spec):
+        _shared_texel_geometry.cache_clear()
+        return make_texture(model, spec, SIZE).tobytes()
+
+    expected = {(k, i): painted_from_nothing(model, spec) for k, model in enumerate(bodies)
+                for i, spec in enumerate(specs)}
+    _shared_texel_geometry.cache_clear()
+    for i, spec in enumerate([*specs, *specs]):  # each body's geometry reused across outfits
+        for k, model in enumerate(bodies):
+            assert make_texture(model, spec, SIZE).tobytes() == expected[k, i % len(specs)], (k, i)
+    assert _shared_texel_geometry.cache_info().hits >= 2 * (2 * len(specs) - 1)
+    assert not _shared_texel_geometry(body, SIZE)["rest"].flags.writeable  # no outfit changes the next one's
 
 
 @pytest.mark.parametrize("seed", range(8))
