@@ -134,7 +134,8 @@ def test_an_outfit_is_the_same_after_others_were_painted_on_the_same_body(body):
     for i, spec in enumerate([*specs, *specs]):  # each body's geometry reused across outfits
         for k, model in enumerate(bodies):
             assert make_texture(model, spec, SIZE).tobytes() == expected[k, i % len(specs)], (k, i)
-    assert _shared_texel_geometry.cache_info().hits >= 2 * (2 * len(specs) - 1)
+    info = _shared_texel_geometry.cache_info()
+    assert info.currsize == TEXEL_CACHE_BODIES and info.hits >= 2 * (2 * len(specs) - 1)
     assert not _shared_texel_geometry(body, SIZE)["rest"].flags.writeable  # no outfit changes the next one's
 
 
