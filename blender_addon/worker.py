@@ -80,7 +80,7 @@ def write_texture(plan: ScenePlan, work_dir: Path) -> Path:
     else:
         image = make_texture(body_model_of(plan), texture["spec"], size=int(texture.get("size", 1024)))
     path = work_dir / "texture.png"
-    Image.fromarray(image).save(path)
+    Image.fromarray(image).save(path, compress_level=1)   # read once, by Blender: fast beats small
     return path
 
 

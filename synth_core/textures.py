@@ -769,17 +769,29 @@ def _print(points, fabric, seed) -> np.ndarray:
     return np.clip(0.5 + (fabric["radius"] - distance) * period / EDGE_M, 0.0, 1.0)
 
 
-def _hash01(cells, seed: int) -> np.ndarray:
-    """Deterministic uniform [0, 1) per integer lattice cell (n x 3), splitmix64 finaliser."""
-    c = cells.astype(np.int64).view(np.uint64)
-    h = (c[:, 0] * np.uint64(0x9E3779B97F4A7C15)) ^ (c[:, 1] * np.uint64(0xC2B2AE3D27D4EB4F)) \
-        ^ (c[:, 2] * np.uint64(0x165667B19E3779F9)) ^ np.uint64(seed & 0xFFFFFFFF)
+_AXIS_MULTIPLIERS = np.array([0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9], dtype=np.uint64)
+
+
+def _lattice_terms(cells) -> np.ndarray:
+    """Each integer lattice coordinate (n x 3) times its axis's odd constant (uint64, wrapping):
+    the per-axis parts of :func:`_hash01`, xor-ed together there."""
+    return cells.astype(np.int64).view(np.uint64) * _AXIS_MULTIPLIERS
+
+
+def _finalise(h: np.ndarray) -> np.ndarray:
+    """splitmix64's finaliser of ``h`` (changed in place), as a uniform float in [0, 1)."""
     h ^= h >> np.uint64(30)
     h *= np.uint64(0xBF58476D1CE4E5B9)
     h ^= h >> np.uint64(27)
     h *= np.uint64(0x94D049BB133111EB)
     h ^= h >> np.uint64(31)
     return (h >> np.uint64(11)).astype(np.float64) * 2.0**-53
+
+
+def _hash01(cells, seed: int) -> np.ndarray:
+    """Deterministic uniform [0, 1) per integer lattice cell (n x 3), splitmix64 finaliser."""
+    terms = _lattice_terms(cells)
+    return _finalise(terms[:, 0] ^ terms[:, 1] ^ terms[:, 2] ^ np.uint64(seed & 0xFFFFFFFF))
 
 
 def _value_noise(points, scale, seed, octaves: int = 1) -> np.ndarray:
@@ -792,11 +804,13 @@ def _value_noise(points, scale, seed, octaves: int = 1) -> np.ndarray:
         f = p - base
         f = f * f * (3.0 - 2.0 * f)
         axis_weights = (1.0 - f, f)                  # weight of the lower / upper lattice point
+        terms = (_lattice_terms(base), _lattice_terms(base + 1.0))   # hash terms of the lower / upper point
+        octave_seed = np.uint64((seed + 104729 * octave) & 0xFFFFFFFF)
         value = np.zeros(len(points))
         for corner in range(8):
-            step = np.array([corner & 1, (corner >> 1) & 1, (corner >> 2) & 1])
-            w = axis_weights[step[0]][:, 0] * axis_weights[step[1]][:, 1] * axis_weights[step[2]][:, 2]
-            value += w * _hash01(base + step, seed + 104729 * octave)
+            x, y, z = corner & 1, (corner >> 1) & 1, (corner >> 2) & 1
+            w = axis_weights[x][:, 0] * axis_weights[y][:, 1] * axis_weights[z][:, 2]
+            value += w * _finalise(terms[x][:, 0] ^ terms[y][:, 1] ^ terms[z][:, 2] ^ octave_seed)
         amplitude = 0.5**octave
         total += amplitude * value
         weight_sum += amplitude
