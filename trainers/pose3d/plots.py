@@ -15,6 +15,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from synth_core.errors import TrainingError  # noqa: E402
 from trainers.pose3d.joints import JointSet, get_joint_set  # noqa: E402
@@ -82,9 +83,14 @@ def skeleton_figure(pred, gt, joint_set: str | JointSet, path: str | Path, title
             axis.view_init(elev=10.0, azim=azimuth)
             axis.set_title(f"{titles[row]} ({view})", fontsize=9)
             axis.set_xlabel("x (m)", fontsize=7)
-            axis.set_ylabel("depth (m)", fontsize=7)
+            if view == "front":   # depth points at the viewer: its ticks would pile up on one spot
+                axis.set_yticklabels([])
+            else:
+                axis.set_ylabel("depth (m)", fontsize=7)
             axis.set_zlabel("height (m)", fontsize=7)
             axis.tick_params(labelsize=6)
+            for ticked in (axis.xaxis, axis.yaxis, axis.zaxis):   # few ticks: the views foreshorten axes
+                ticked.set_major_locator(MaxNLocator(4))
             if row == 0 and column == 0:
                 axis.legend(fontsize=7, loc="upper left")
     figure.tight_layout()
