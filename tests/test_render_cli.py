@@ -11,6 +11,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -49,6 +50,29 @@ def test_relative_out_is_the_users_folder_and_resumes(tmp_path):
     assert sorted(p.name for p in (clip_dir.parent / ".synth").iterdir()) == ["config.json", "events", "index", "requests"]
     again = synth("render", "--n", "1", "--out", "rel/data", *TINY_RENDER, cwd=tmp_path)
     assert again.returncode == 0 and "already complete" in again.stderr
+
+
+@pytest.mark.slow
+def test_texture_size_sets_the_detail_of_the_painted_clothes(tmp_path):
+    """The same two people with 16-texel and 1024-texel textures: inside the body (the
+    segmentation, eroded off its edge) the coarse texture leaves far less fine detail (mean
+    |Laplacian| of the luminance; measured 15 against 74 and 36)."""
+    import cv2
+
+    detail = {}
+    for size in (16, 1024):
+        result = synth("render", "--n", "2", "--seed", "3", "--out", f"size{size}", "--frames", "1",
+                       "--res", "160x120", "--samples", "1", "--passes", "rgb,segmentation", "--rgb-format", "png",
+                       "--shading", "nodes", "--texture-size", str(size), cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        for seed in (3, 4):
+            frame = read_clip(tmp_path / f"size{size}" / f"clip_{seed:08d}").frame(0)
+            body = cv2.erode((frame["segmentation"] > 0).astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+            laplacian = cv2.Laplacian(frame["rgb"].astype(np.float32).mean(axis=2), cv2.CV_32F)
+            detail[size, seed] = float(np.abs(laplacian)[body].mean())
+    print(detail)
+    for seed in (3, 4):
+        assert detail[16, seed] < 0.6 * detail[1024, seed]
 
 
 def _workers_under(folder: Path) -> list[int]:
@@ -167,8 +191,6 @@ def test_out_on_a_read_only_file_system_is_refused(read_only_folder):
 
 
 def test_an_input_error_leaves_no_empty_out_folder(tmp_path):
-    import numpy as np
-
     bad = tmp_path / "bad.npz"
     np.savez(bad, poses=np.zeros((10, 50)), trans=np.zeros((10, 3)), mocap_framerate=120.0)
     result = _invoke("--out", str(tmp_path / "new" / "out"), "--amass", str(bad), *TINY_RENDER)

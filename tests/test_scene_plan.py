@@ -122,6 +122,8 @@ def test_body_faces_the_camera_at_zero_yaw():
     ({"engine": "workbench"}, "engine"),
     ({"engine": "eevee"}, "OSL"),  # the default shading is OSL, which Eevee cannot run
     ({"n_frames": 0}, "n_frames"),
+    ({"texture_size": 8}, "texture_size"),
+    ({"texture_size": 512.0}, "texture_size"),
     ({"motion_source": "amass"}, "AMASS"),
     ({"body_source": "scan"}, "body source"),
 ])

@@ -29,6 +29,7 @@ from synth_core.dataset.index import DatasetIndex
 from synth_core.errors import PlanError, RenderError
 from synth_core.scene.plan import (CAMERAS, ENGINES, MAX_OCCLUDERS, MOTION_SOURCES, OSL_DEVICES, PASSES, RENDER_DEVICES,
                                    SCENES, PlanOptions, ScenePlan, motion_file_frames, sample_plan)
+from synth_core.textures import MAX_SIZE as TEXTURE_MAX_SIZE, MIN_SIZE as TEXTURE_MIN_SIZE
 
 
 EXECUTORS = ("local", "slurm", "ray")
@@ -125,6 +126,10 @@ def load_config_file(ctx: click.Context, param: click.Parameter, value: str | No
               help="A folder of square UV texture images (PNG/JPEG) for the body, used instead of "
                    "procedural clothing: e.g. SURREAL's textures with --body smpl, or `synth texture "
                    "transfer` output. Every file is checked before any worker starts.")
+@click.option("--texture-size", type=click.IntRange(TEXTURE_MIN_SIZE, TEXTURE_MAX_SIZE), default=1024,
+              show_default=True,
+              help="Side in texels of each procedural clothing texture (painted per clip). 512 is "
+                   "plenty below ~640x480 and paints 5x faster: one-frame clips render ~2x faster.")
 @click.option("--rgb-format", type=click.Choice(["jpeg", "png"]), default="jpeg", show_default=True)
 @click.option("--no-persistent-data", is_flag=True, help="Rebuild Cycles' scene data every frame.")
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
@@ -163,7 +168,7 @@ def load_config_file(ctx: click.Context, param: click.Parameter, value: str | No
 @click.pass_context
 def render(ctx, count, unit, out, seed, samples, resolution, frames, passes, shading, body_source, motion_source,
            amass_files, bvh_files, prior_hold_s, camera, occluders, occluder_bank, background_dir, background_videos,
-           texture_dir, rgb_format, no_persistent_data, workers, threads, shard, timeout_s, retries, recycle_clips, max_worker_mb,
+           texture_dir, texture_size, rgb_format, no_persistent_data, workers, threads, shard, timeout_s, retries, recycle_clips, max_worker_mb,
            blender, executor, n_jobs, slurm_pairs, address, device, engine, scene, plan_file) -> None:
     """Render a dataset of clips into OUT, each with every ground-truth pass.
 
@@ -189,6 +194,7 @@ def render(ctx, count, unit, out, seed, samples, resolution, frames, passes, sha
         background_dir=str(background_dir.expanduser().resolve()) if background_dir else None,
         background_videos=str(background_videos.expanduser().resolve()) if background_videos else None,
         texture_dir=str(texture_dir.expanduser().resolve()) if texture_dir else None,
+        texture_size=texture_size,
         persistent_data=not no_persistent_data, rgb_format=rgb_format, scene=scene)
     slurm_parameters = _check_executor(executor, shard, n_jobs, slurm_pairs, address)
     shard = Shard.parse(shard) if shard else (shard_from_environment() or Shard())

@@ -131,6 +131,11 @@ class PlanOptions:
         if self.camera == "moving" and self.scene == "grounded":
             raise PlanError("a moving camera needs scene 'composite': its background plate moves as if at "
                             "infinity, which a grounded scene's ground plane does not")
+        from synth_core.textures import MAX_SIZE, MIN_SIZE
+
+        if not isinstance(self.texture_size, int) or not MIN_SIZE <= self.texture_size <= MAX_SIZE:
+            raise PlanError(f"texture_size must be a whole number of texels in {MIN_SIZE}..{MAX_SIZE}, "
+                            f"got {self.texture_size!r}")
         if not isinstance(self.occluders, int) or not 0 <= self.occluders <= MAX_OCCLUDERS:
             raise PlanError(f"occluders must be a whole number in 0..{MAX_OCCLUDERS}, got {self.occluders!r}")
 
