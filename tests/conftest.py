@@ -116,18 +116,33 @@ TRAINING_DATASET_RENDER = ["--n", "40", "--frames", "3", "--res", "320x240", "--
                            "--passes", "rgb,depth,segmentation,flow_forward,flow_backward", "--workers", "2"]
 
 
+# The people the 3D pose learning check needs: one frame each of 200 people (one outfit, background and
+# turn each; a network learns which way a person faces from many people, not from many frames of a few).
+# Rendered fast: node-group SH and 512-texel textures (bench/one_frame_clips.py), RGB only.
+PEOPLE_DATASET_RENDER = ["--n", "200", "--frames", "1", "--res", "160x120", "--samples", "1", "--passes", "rgb",
+                         "--shading", "nodes", "--texture-size", "512", "--workers", "2"]
+
+
+def _render_dataset(tmp_path_factory, name: str, flags: list[str]):
+    out = tmp_path_factory.mktemp(name) / "data"
+    result = subprocess.run([sys.executable, "-m", "synth_cli", "render", "--out", str(out), *flags],
+                            capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    return out
+
+
 @pytest.fixture(scope="session")
 def rendered_dataset(tmp_path_factory):
     """A real dataset rendered once per test session by `synth render` (about 50 s on 2 cores).
     Tests must not write into it."""
-    import subprocess
-    import sys
+    return _render_dataset(tmp_path_factory, "rendered", TRAINING_DATASET_RENDER)
 
-    out = tmp_path_factory.mktemp("rendered") / "data"
-    result = subprocess.run([sys.executable, "-m", "synth_cli", "render", "--out", str(out),
-                             *TRAINING_DATASET_RENDER], capture_output=True, text=True, timeout=900)
-    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
-    return out
+
+@pytest.fixture(scope="session")
+def people_dataset(tmp_path_factory):
+    """200 one-frame clips rendered once per test session by `synth render` (about 40 s on 2
+    cores). Tests must not write into it."""
+    return _render_dataset(tmp_path_factory, "people", PEOPLE_DATASET_RENDER)
 
 
 def run_blender_check(script: str, check: str, *args) -> str:

@@ -1,7 +1,8 @@
 """`synth train pose3d` (Chen et al.), `synth eval` and `synth predict` on 3D pose runs, as a user runs
-them on the rendered session dataset (``rendered_dataset``: 40 clips x 3 frames) with a small real
-domain made here (rendered frames through another "camera"): learning against the mean-pose baseline, resuming, the
-shared loop's files, and the errors for bad input."""
+them on the rendered session datasets (``people_dataset``: 200 one-frame clips, for learning;
+``rendered_dataset``: 40 clips x 3 frames) with a small real domain made here (rendered frames
+through another "camera"): learning against the mean-pose baseline, resuming, the shared loop's
+files, and the errors for bad input."""
 
 from __future__ import annotations
 
@@ -18,10 +19,11 @@ from tests.test_trainers_cli import error_text, last_line, synth
 
 TINY = ["--device", "cpu", "--features", "16", "--input-size", "64", "--batch-size", "4", "--workers", "0",
         "--held-out", "0.25", "--log-every", "1"]
-# Learns in a few minutes on 2 CPU cores: Adam, crops of 64 px, the small extractor 32 wide.
-SMALL = ["--device", "cpu", "--features", "32", "--input-size", "64", "--batch-size", "8", "--workers", "1",
-         "--held-out", "0.25", "--optimizer", "adam"]
-LEARNING_STEPS = 600
+# Learns in about 2 minutes on 2 CPU cores: Adam, crops of 128 px, the small extractor 32 wide, 160
+# people for training and 40 held out (bench/pose3d_learning.py: fewer people learn less of the turn).
+SMALL = ["--device", "cpu", "--features", "32", "--input-size", "128", "--batch-size", "8", "--workers", "1",
+         "--held-out", "0.2", "--optimizer", "adam"]
+LEARNING_STEPS = 3000
 
 
 def real_folder(folder: Path, dataset: Path, count: int = 16) -> Path:
@@ -43,42 +45,42 @@ def real_folder(folder: Path, dataset: Path, count: int = 16) -> Path:
 
 
 @pytest.fixture(scope="module")
-def chen_run(rendered_dataset, tmp_path_factory):
+def chen_run(people_dataset, tmp_path_factory):
     """Chen et al.'s regressor without real images (its augmentation: crops, rotation, colour,
     mirroring), LEARNING_STEPS steps."""
     run = tmp_path_factory.mktemp("chen") / "run"
-    result = synth("train", "pose3d", "--data", rendered_dataset, "--out", run, *SMALL, "--steps", LEARNING_STEPS,
-                   "--eval-every", LEARNING_STEPS // 2, "--log-every", 10, timeout=1800)
+    result = synth("train", "pose3d", "--data", people_dataset, "--out", run, *SMALL, "--steps", LEARNING_STEPS,
+                   "--eval-every", LEARNING_STEPS // 2, "--log-every", 50, timeout=1800)
     assert result.returncode == 0, result.stderr[-3000:]
     return run
 
 
 @pytest.mark.slow
-def test_chen_learns_3d_pose_below_the_mean_pose_on_held_out_clips(chen_run):
-    """Held-out clips are 10 people the network never saw, trained on 30 (90 frames). Measured at
-    600 steps (README): PA-MPJPE 130 mm against the mean pose's 154 mm; MPJPE 195-216 mm against
-    212 mm (each person's turn towards the camera is not learnt from 30 people; the aligned error,
-    which removes it, is). With Chen et al.'s domain adaptation (rendered frames through another
-    "camera" as the real domain, stages of 25 steps) 800 steps gave 216 / 148 mm."""
+def test_chen_learns_3d_pose_well_below_the_mean_pose_on_held_out_people(chen_run):
+    """Held-out clips are 40 people the network never saw, trained on 160. Measured at 3000 steps
+    (README): PA-MPJPE 85 mm against the mean pose's 171 mm (0.50x); MPJPE 150 mm against 196 mm
+    (0.77x). With training seed 1: 94 mm (0.55x) and 178 mm (0.91x). The articulation is learnt
+    well; the person's turn towards the camera, most of what MPJPE adds, varies run to run and
+    needs more people (bench/pose3d_learning.py), so MPJPE is only held below the mean pose."""
     rows = list(csv.DictReader(open(chen_run / "eval_log.csv")))
     last = {k: float(v) for k, v in rows[-1].items()}
     print({k: round(v, 3) for k, v in last.items()})
-    assert last["pa_mpjpe_mm"] < 0.9 * last["baseline_pa_mpjpe_mm"]
-    assert last["mpjpe_mm"] < 1.1 * last["baseline_mpjpe_mm"]   # metres come back at the right scale
+    assert last["pa_mpjpe_mm"] < 0.7 * last["baseline_pa_mpjpe_mm"]
+    assert last["mpjpe_mm"] < last["baseline_mpjpe_mm"]
     train = list(csv.DictReader(open(chen_run / "train_log.csv")))
     assert set(train[0]) >= {"loss", "loss_pose"}
-    assert np.mean([float(r["loss_pose"]) for r in train[-5:]]) < 0.6 * np.mean([float(r["loss_pose"]) for r in train[:3]])
+    assert np.mean([float(r["loss_pose"]) for r in train[-5:]]) < 0.7 * np.mean([float(r["loss_pose"]) for r in train[:3]])
     for name in ("loss_curve.png", "skeletons.png", "checkpoints/best.pt", "checkpoints/last.pt"):
         assert (chen_run / name).is_file(), name
 
 
 @pytest.mark.slow
-def test_eval_reports_the_logged_scores_with_a_per_joint_table_and_skeletons(chen_run, rendered_dataset):
-    result = synth("eval", "--run", chen_run, "--data", rendered_dataset, "--checkpoint", "last", "--device", "cpu",
+def test_eval_reports_the_logged_scores_with_a_per_joint_table_and_skeletons(chen_run, people_dataset):
+    result = synth("eval", "--run", chen_run, "--data", people_dataset, "--checkpoint", "last", "--device", "cpu",
                    "--workers", "0")
     assert result.returncode == 0, result.stderr
     report = json.loads(Path(last_line(result)).read_text())
-    assert report["clips"] == 10 and report["frames"] == 30 and report["joint_set"] == "chen17"
+    assert report["clips"] == 40 and report["frames"] == 40 and report["joint_set"] == "chen17"
     logged = {k: float(v) for k, v in list(csv.DictReader(open(chen_run / "eval_log.csv")))[-1].items()}
     metrics = report["metrics"]
     for name in ("mpjpe_mm", "pa_mpjpe_mm", "pck3d", "baseline_mpjpe_mm"):
@@ -88,7 +90,7 @@ def test_eval_reports_the_logged_scores_with_a_per_joint_table_and_skeletons(che
     assert len(per_joint) == 17
     assert np.mean([s["mpjpe_mm"] for s in per_joint.values()]) == pytest.approx(metrics["mpjpe_mm"], rel=1e-6)
     assert "right_wrist" in error_text(result) and "mean-pose baseline" in error_text(result)
-    assert (chen_run / "eval" / f"{Path(rendered_dataset).name}_skeletons.png").is_file()
+    assert (chen_run / "eval" / f"{Path(people_dataset).name}_skeletons.png").is_file()
 
 
 @pytest.mark.slow
