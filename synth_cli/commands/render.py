@@ -128,8 +128,9 @@ def load_config_file(ctx: click.Context, param: click.Parameter, value: str | No
                    "transfer` output. Every file is checked before any worker starts.")
 @click.option("--texture-size", type=click.IntRange(TEXTURE_MIN_SIZE, TEXTURE_MAX_SIZE), default=1024,
               show_default=True,
-              help="Side in texels of each procedural clothing texture (painted per clip). 512 is "
-                   "plenty below ~640x480 and paints 5x faster: one-frame clips render ~2x faster.")
+              help="Side in texels of each procedural clothing texture (painted per clip; --texture-dir "
+                   "images keep their own size). 512 is plenty below ~640x480 and paints 5x faster: "
+                   "one-frame clips render 1.7x faster, 5.8x with --shading nodes.")
 @click.option("--rgb-format", type=click.Choice(["jpeg", "png"]), default="jpeg", show_default=True)
 @click.option("--no-persistent-data", is_flag=True, help="Rebuild Cycles' scene data every frame.")
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
