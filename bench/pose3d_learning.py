@@ -5,8 +5,8 @@ larger version of the tests' learning check (issue 13), and what is and is not l
 
 DIR holds one-frame clips (one person, outfit, background and turn each); with ``--render N``
 and no DIR yet, they are rendered first by `synth render --n N --frames 1 --res 160x120
---samples 1 --passes rgb` (about 4 minutes for 200 on 2 cores). The last ``--held-out`` clips are
-the held-out people; each run trains on the first K of the others (K from ``--people``), with the
+--samples 1 --passes rgb --shading nodes --texture-size 512` (about 36 s for 200 on 2 cores).
+The last ``--held-out`` clips are the held-out people; each run trains on the first K of the others (K from ``--people``), with the
 same held-out set, steps and seed, through `synth train pose3d`'s own loop (small CNN 32 wide,
 64 px crops, Adam, augmentation on).
 
@@ -39,7 +39,8 @@ from trainers.pose3d.metrics import mpjpe, pa_mpjpe  # noqa: E402
 from trainers.pose3d.recipe import StepContext  # noqa: E402
 from trainers.train import make_datasets  # noqa: E402
 
-RENDER = ["--frames", "1", "--res", "160x120", "--samples", "1", "--passes", "rgb", "--workers", "2"]
+RENDER = ["--frames", "1", "--res", "160x120", "--samples", "1", "--passes", "rgb", "--shading", "nodes",
+          "--texture-size", "512", "--workers", "2"]
 TRAINING = dict(task="pose3d", device="cpu", features=32, input_size=64, batch_size=8, workers=1,
                 optimizer="adam", lr=1e-3, joint_set="chen17")
 YAW_STEPS_DEG = 2

@@ -59,7 +59,7 @@ def chen_run(people_dataset, tmp_path_factory):
 def test_chen_learns_3d_pose_well_below_the_mean_pose_on_held_out_people(chen_run):
     """Held-out clips are 40 people the network never saw, trained on 160. Measured at 3000 steps
     (README): PA-MPJPE 85 mm against the mean pose's 171 mm (0.50x); MPJPE 150 mm against 196 mm
-    (0.77x). With training seed 1: 94 mm (0.55x) and 178 mm (0.91x). The articulation is learnt
+    (0.77x). Training seeds 1-3: PA-MPJPE 0.49-0.55x, MPJPE 0.80-0.91x. The articulation is learnt
     well; the person's turn towards the camera, most of what MPJPE adds, varies run to run and
     needs more people (bench/pose3d_learning.py), so MPJPE is only held below the mean pose."""
     rows = list(csv.DictReader(open(chen_run / "eval_log.csv")))
