@@ -6,9 +6,10 @@ larger version of the tests' learning check (issue 13), and what is and is not l
 DIR holds one-frame clips (one person, outfit, background and turn each); with ``--render N``
 and no DIR yet, they are rendered first by `synth render --n N --frames 1 --res 160x120
 --samples 1 --passes rgb --shading nodes --texture-size 512` (about 36 s for 200 on 2 cores).
-The last ``--held-out`` clips are the held-out people; each run trains on the first K of the others (K from ``--people``), with the
-same held-out set, steps and seed, through `synth train pose3d`'s own loop (small CNN 32 wide,
-64 px crops, Adam, augmentation on).
+The last ``--held-out`` clips are the held-out people; each run trains on the first K of the
+others (K from ``--people``), with the same held-out set, steps and seed, through `synth train
+pose3d`'s own loop (small CNN 32 wide, 64 px crops unless ``--input-size``, Adam, augmentation
+on).
 
 For each run it prints held-out MPJPE and PA-MPJPE (mm) against the mean pose of its training
 set, as ratios, and two diagnostics of the person's turn towards the camera (the yaw of the hip
