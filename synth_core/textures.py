@@ -70,7 +70,6 @@ import json
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
 
 from synth_core.body.parts import face_part_labels
 from synth_core.errors import TextureError
@@ -854,6 +853,9 @@ def _dilate(image: np.ndarray, filled: np.ndarray, passes: int) -> np.ndarray:
 def load_texture_image(path) -> np.ndarray:
     """Read an RGB texture file (PNG/JPEG, e.g. SURREAL's, in the body's UV space) as uint8
     H x W x 3. RGBA is accepted when fully opaque. Raises TextureError otherwise."""
+    # imported here: PlanOptions reads MIN_SIZE/MAX_SIZE, and the add-on must enable without Pillow
+    from PIL import Image, UnidentifiedImageError
+
     path = Path(path)
     if not path.is_file():
         raise TextureError(f"texture file not found: {path}")
