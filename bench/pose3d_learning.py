@@ -1,7 +1,9 @@
-"""How Chen et al.'s plain regressor learns with the number of people it sees, on the CPU: the
-larger version of the tests' learning check (issue 13), and what is and is not learnt.
+"""How Chen et al.'s plain regressor (or Yang et al.'s generator) learns with the number of people
+it sees, on the CPU: the larger version of the tests' learning checks (issue 13), and what is and
+is not learnt.
 
     python bench/pose3d_learning.py --data DIR [--render 200] [--people 40,80,160] [--steps 1000]
+                                    [--task pose3d|adversarial]
 
 DIR holds one-frame clips (one person, outfit, background and turn each); with ``--render N``
 and no DIR yet, they are rendered first by `synth render --n N --frames 1 --res 160x120
@@ -16,6 +18,15 @@ set, as ratios, and two diagnostics of the person's turn towards the camera (the
 line about the camera's vertical): the median yaw error, and the MPJPE left once each prediction
 is turned about the vertical to fit best (the part of the error the turn explains). The
 README's table is this script's output.
+
+With ``--task adversarial`` it trains Yang et al.'s generator (`synth train adversarial` without
+real images: 1 stack 32 wide, the first ``--pretrain-steps`` steps generator-only) and splits its
+error into its two halves, each put together with the other half's truth: the heatmaps' 2D
+positions with the true depths, and the true 2D positions with its depths (against the true 2D
+positions with the training set's mean depths: what its depths add); and how far off its 2D
+positions are in heatmap pixels (median; the share of joints more than 3 px off, and of those
+the share nearer the mirror joint's true position: left and right swapped, as when a person seen
+from behind is taken to face the camera).
 """
 
 from __future__ import annotations
@@ -38,12 +49,14 @@ from trainers.pose3d.loop import load_pose_run, predict_batches, preflight, trai
 from trainers.runs import start_run  # noqa: E402
 from trainers.pose3d.metrics import mpjpe, pa_mpjpe  # noqa: E402
 from trainers.pose3d.recipe import StepContext  # noqa: E402
+from trainers.pose3d.yang import FAR_PX, error_halves  # noqa: E402
 from trainers.train import make_datasets  # noqa: E402
 
 RENDER = ["--frames", "1", "--res", "160x120", "--samples", "1", "--passes", "rgb", "--shading", "nodes",
           "--texture-size", "512", "--workers", "2"]
-TRAINING = dict(task="pose3d", device="cpu", features=32, input_size=64, batch_size=8, workers=1,
-                optimizer="adam", lr=1e-3, joint_set="chen17")
+TRAINING = dict(device="cpu", features=32, input_size=64, batch_size=8, workers=1, optimizer="adam", lr=1e-3,
+                joint_set="chen17")
+TASKS = {"pose3d": dict(task="pose3d"), "adversarial": dict(task="adversarial", stacks=1)}
 YAW_STEPS_DEG = 2
 
 
@@ -74,14 +87,20 @@ def yaw_fitted_mpjpe_mm(predicted: np.ndarray, truth: np.ndarray) -> float:
 
 def held_out_scores(run_dir: Path) -> dict:
     config, recipe, modules, _, mean = load_pose_run(run_dir, "last", torch.device("cpu"))
-    _, held_out = make_datasets(config)
+    training, held_out = make_datasets(config)
     ctx = StepContext(config, torch.device("cpu"))
-    pairs = [(p, t) for p, t, _ in predict_batches(recipe, modules, held_out, ctx)]
+    triples = list(predict_batches(recipe, modules, held_out, ctx))
+    pairs = [(p, t) for p, t, _ in triples]
     predicted, truth = torch.cat([p for p, _ in pairs]), torch.cat([t for _, t in pairs])
     baseline = mean.to(truth).expand_as(truth)
     yaw_error = (hip_yaw_deg(predicted.numpy(), config.joint_set) - hip_yaw_deg(truth.numpy(), config.joint_set)
                  + 180) % 360 - 180
-    return {"frames": len(truth),
+    halves = {}
+    if config.task == "adversarial":
+        training.augment = False
+        seen = next(iter(torch.utils.data.DataLoader(training, batch_size=len(training))))
+        halves = error_halves(recipe, modules["generator"], [b for _, _, b in triples], seen)
+    return {**halves, "frames": len(truth),
             "mpjpe": 1000 * float(mpjpe(predicted, truth)), "pa_mpjpe": 1000 * float(pa_mpjpe(predicted, truth)),
             "base_mpjpe": 1000 * float(mpjpe(baseline, truth)), "base_pa_mpjpe": 1000 * float(pa_mpjpe(baseline, truth)),
             "yaw_median_deg": float(np.median(np.abs(yaw_error))),
@@ -96,6 +115,10 @@ def main() -> None:
     parser.add_argument("--people", default="40,80,160", help="training clips per run, comma-separated")
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--input-size", type=int, default=TRAINING["input_size"], help="crop side in pixels")
+    parser.add_argument("--task", choices=sorted(TASKS), default="pose3d",
+                        help="pose3d: Chen et al.'s regressor; adversarial: Yang et al.'s generator")
+    parser.add_argument("--pretrain-steps", type=int, default=1000,
+                        help="adversarial: generator-only steps before the discriminator joins")
     args = parser.parse_args()
 
     if not args.data.exists():
@@ -118,14 +141,17 @@ def main() -> None:
             run = Path(scratch) / f"run_{count}"
             config = TrainConfig(data=str(data), val_data=str(val), steps=args.steps, eval_every=args.steps,
                                  log_every=max(1, args.steps // 10),
-                                 **{**TRAINING, "input_size": args.input_size}).validate()
+                                 **{**TRAINING, **TASKS[args.task], "input_size": args.input_size},
+                                 **({"pretrain_steps": args.pretrain_steps} if args.task == "adversarial" else {})
+                                 ).validate()
             prepared = preflight(config)  # as `synth train pose3d` starts a run
             start_run(run, prepared.config)
             train(prepared.config, run, show_progress=False, prepared=prepared)
             rows.append((count, held_out_scores(run)))
             print(f"trained on {count} people", flush=True)
 
-    print(f"\nChen et al., plain regressor, {args.input_size} px crops, {args.steps} steps, held out: {len(held)} people "
+    network = {"pose3d": "Chen et al., plain regressor", "adversarial": "Yang et al., generator"}[args.task]
+    print(f"\n{network}, {args.input_size} px crops, {args.steps} steps, held out: {len(held)} people "
           f"({rows[0][1]['frames']} frames); mm")
     print(f"{'people':>6} {'MPJPE':>7} {'mean pose':>9} {'ratio':>6} {'PA-MPJPE':>9} {'mean pose':>9} {'ratio':>6}"
           f" {'yaw err':>8} {'turn-fitted MPJPE':>18}")
@@ -133,6 +159,15 @@ def main() -> None:
         print(f"{count:>6} {s['mpjpe']:7.1f} {s['base_mpjpe']:9.1f} {s['mpjpe'] / s['base_mpjpe']:6.2f}"
               f" {s['pa_mpjpe']:9.1f} {s['base_pa_mpjpe']:9.1f} {s['pa_mpjpe'] / s['base_pa_mpjpe']:6.2f}"
               f" {s['yaw_median_deg']:7.0f}° {s['yaw_fitted_mpjpe']:18.1f}")
+    if args.task == "adversarial":
+        print("\nYang et al.'s halves, held out (MPJPE mm; 2D errors in heatmap pixels)")
+        print(f"{'people':>6} {'its 2D + true depths':>21} {'true 2D + its depths':>21}"
+              f" {'true 2D + mean depths':>22} {'median 2D error':>16}"
+              f" {f'> {FAR_PX:g} px off':>12} {'of those, mirrored':>19}")
+        for count, s in rows:
+            print(f"{count:>6} {s['its_2d_true_depths']:21.1f} {s['true_2d_its_depths']:21.1f}"
+                  f" {s['true_2d_mean_depths']:22.1f}"
+                  f" {s['median_2d_px']:16.2f} {s['far_share']:12.0%} {s['far_mirrored_share']:19.0%}")
 
 
 if __name__ == "__main__":

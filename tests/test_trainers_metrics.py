@@ -173,3 +173,24 @@ def test_pck_rejects_bad_input():
         pck(xy, xy, np.ones((2, 3), bool), 0.5, np.array([1.0, 0.0]))
     with pytest.raises(TrainingError, match="normaliser"):
         pck(xy, xy, np.ones((2, 3), bool), 0.5, np.ones(3))
+
+
+def test_a_log_row_averages_each_term_over_the_steps_that_had_it():
+    """Yang et al.'s adversarial terms start after pre-training: a row across the switch is their
+    mean over the adversarial steps, a row before it NaN; a loss that became NaN still stops."""
+    from trainers.distributed import World
+    from trainers.train import LossWindow
+
+    world = World(0, 1, torch.device("cpu"))
+    window = LossWindow()
+    for loss, loss_d in [(4.0, None), (2.0, None), (1.0, 0.5), (1.0, torch.tensor(1.5))]:
+        window.add({"loss": loss, "loss_d": loss_d})
+    assert window.means(world, 4) == {"loss": 2.0, "loss_d": 1.0}
+    window.reset()
+    window.add({"loss": 1.0, "loss_d": None})
+    means = window.means(world, 5)
+    assert means["loss"] == 1.0 and math.isnan(means["loss_d"])
+    window.reset()
+    window.add({"loss": float("nan"), "loss_d": None})
+    with pytest.raises(TrainingError, match="the loss became nan at step 6"):
+        window.means(world, 6)

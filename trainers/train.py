@@ -200,22 +200,30 @@ def check_batch_size(config: TrainConfig, world_size: int, n_samples: int, what:
 
 class LossWindow:
     """Sums of the values a step reports (tensors stay on their device until read), averaged over
-    the steps since the last log row and over the processes."""
+    the steps since the last log row that reported them and over the processes. A step reports
+    None for a term it does not have (yet): the term is averaged over the other steps, and is NaN
+    in a row with none."""
 
     def __init__(self) -> None:
         self.reset()
 
     def reset(self) -> None:
-        self.sums, self.steps, self.start = {}, 0, time.perf_counter()
+        self.sums, self.counts, self.steps, self.start = {}, {}, 0, time.perf_counter()
 
     def add(self, values: dict) -> None:
         for name, value in values.items():
+            self.sums.setdefault(name, 0.0)
+            self.counts.setdefault(name, 0)
+            if value is None:
+                continue
             value = value.detach().float() if isinstance(value, torch.Tensor) else float(value)
-            self.sums[name] = self.sums.get(name, 0.0) + value
+            self.sums[name] = self.sums[name] + value
+            self.counts[name] += 1
         self.steps += 1
 
     def means(self, world: distributed.World, step: int) -> dict[str, float]:
-        means = {name: world.mean(float(total) / self.steps) for name, total in self.sums.items()}
+        means = {name: world.mean(float(total) / self.counts[name] if self.counts[name] else math.nan)
+                 for name, total in self.sums.items()}
         if not math.isfinite(means.get("loss", 0.0)):
             raise TrainingError(f"the loss became {means['loss']} at step {step}; lower --lr, or turn "
                                 f"off mixed precision (--no-amp)")

@@ -32,7 +32,8 @@ from trainers.config import TrainConfig
 from trainers.data import RealImages
 from trainers.models.domain_adaptation import (REAL, SYNTHETIC, build_domain_adaptation, confusion_loss,
                                                domain_loss, pose_loss)
-from trainers.pose3d.joints import bone_lengths_sum, get_joint_set, normalise_bones, root_relative, to_joint_set
+from trainers.pose3d.joints import (bone_lengths_sum, get_joint_set, mirror_pairs, normalise_bones, root_relative,
+                                    to_joint_set)
 from trainers.pose3d.recipe import StepContext, set_trainable
 
 NORMALISED_BONE_LENGTH = 1.0   # the constant total bone length the regressor predicts at
@@ -45,13 +46,6 @@ def uses_domain_adaptation(config: TrainConfig) -> bool:
 def stage(step: int, stage_steps: int) -> int:
     """1 or 2: the stage step ``step`` (from 0) belongs to."""
     return 1 + (step // stage_steps) % 2
-
-
-def mirror_pairs(joint_set: str) -> list[int]:
-    """For each joint, the index of its mirror image (left_x <-> right_x; itself otherwise)."""
-    names = get_joint_set(joint_set).names
-    swapped = [n.replace("left_", "\0").replace("right_", "left_").replace("\0", "right_") for n in names]
-    return [names.index(n) if n in names else k for k, n in enumerate(swapped)]
 
 
 def mirror_half(images: torch.Tensor, joints: torch.Tensor, joint_set: str, generator: torch.Generator):

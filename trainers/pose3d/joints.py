@@ -143,6 +143,13 @@ def get_joint_set(name: str | JointSet) -> JointSet:
 joint_set = get_joint_set  # the name the design uses; parameters below are called joint_set too
 
 
+def mirror_pairs(joint_set: str | JointSet) -> list[int]:
+    """For each joint, the index of its mirror image (left_x <-> right_x; itself otherwise)."""
+    names = get_joint_set(joint_set).names
+    swapped = [n.replace("left_", "\0").replace("right_", "left_").replace("\0", "right_") for n in names]
+    return [names.index(n) if n in names else k for k, n in enumerate(swapped)]
+
+
 def _is_torch(values) -> bool:
     return hasattr(values, "detach")  # without importing torch for numpy callers
 

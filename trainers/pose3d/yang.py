@@ -23,12 +23,16 @@ weak-perspective scale, :func:`trainers.models.adversarial.pixel_scale`); poses,
 ground truth alike, root-relative and scaled to the training skeletons' mean total bone length
 (so D judges proportions and articulation, not a person's size, which the generator's scaling
 fixes). Predictions are those poses in metres.
+
+With ``augment``, besides the dataset's crop augmentation, half of each synthetic batch is mirrored
+before its labels are drawn (:func:`mirror_half`, as Chen et al.'s recipe does; which samples flip
+is a function of (seed, step)). :func:`error_halves` tells which half of the pose, the heatmaps' 2D
+positions or the depths, an error comes from.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
 
 import numpy as np
 import torch
@@ -39,12 +43,15 @@ from trainers.data import RealImages
 from trainers.data.targets import heatmaps as gaussian_heatmaps
 from trainers.models.adversarial import (GeneratorOutput, MultiSourceDiscriminator, PoseGenerator, adversarial_loss,
                                          depth_loss, discriminator_inputs, discriminator_loss, generator_loss,
-                                         heatmap_loss, pixel_scale)
-from trainers.pose3d.joints import bone_lengths_sum, get_joint_set, normalise_bones, root_relative, to_joint_set
+                                         heatmap_locations, heatmap_loss, pixel_scale)
+from trainers.pose3d.joints import (bone_lengths_sum, get_joint_set, mirror_pairs, normalise_bones, root_relative,
+                                    to_joint_set)
+from trainers.pose3d.metrics import mpjpe
 from trainers.pose3d.recipe import StepContext, set_trainable
 
 HEATMAP_SIGMA = 1.0   # heatmap pixels: the paper's "variance ... an identity matrix"
 ADVERSARIAL_KEYS = ("loss_adv", "loss_d", "d_real", "d_fake")   # logged from the adversarial stage on
+FAR_PX = 3.0   # heatmap pixels: a 2D position this far off is a gross error (error_halves)
 
 
 @dataclasses.dataclass
@@ -100,6 +107,8 @@ class YangRecipe:
     def train_step(self, modules: dict, optimizers: dict, batch: dict, real_batch: dict | None, step: int,
                    ctx: StepContext) -> dict[str, float]:
         generator, discriminator = modules["generator"], modules["discriminator"]
+        if ctx.config.augment:
+            batch = mirror_half(batch, ctx.generator(step))
         images = batch["image"].to(ctx.device, non_blocking=True)
         labels = self.labels(batch, generator.bone_length, ctx.device)
         if step < ctx.config.pretrain_steps:
@@ -107,9 +116,9 @@ class YangRecipe:
                 output = generator(images)
             losses = self.pose_losses(output, labels)
             ctx.optimise(losses["loss_pose"], optimizers["generator"])
-            # the same keys in every step (train_log.csv's columns come from the first): NaN = no such term yet
+            # the same keys in every step (train_log.csv's columns come from the first): None = no such term yet
             return {"loss": losses["loss_pose"].item(), **{name: value.item() for name, value in losses.items()},
-                    **dict.fromkeys(ADVERSARIAL_KEYS, math.nan)}
+                    **dict.fromkeys(ADVERSARIAL_KEYS)}
 
         fake_images = images
         if real_batch is not None:
@@ -177,6 +186,53 @@ class YangRecipe:
     def target(self, batch: dict) -> torch.Tensor:
         """B x P x 3: the crop's joints3d in the joint set, root-relative, metres."""
         return root_relative(to_joint_set(batch["joints3d"], self.joint_set), self.joint_set)
+
+
+def mirror_half(batch: dict, generator: torch.Generator) -> dict:
+    """A synthetic batch with a random half of its samples flipped left-right, labels alike: the
+    crop and its heatmaps, the 2D joints (heatmap pixels, x -> O - 1 - x) and the camera-space 3D
+    joints (x -> -x), left and right joints swapped (Chen et al.'s mirroring, applied to the SMPL
+    joints the heatmaps, depths and poses are drawn from)."""
+    flip = torch.rand(len(batch["image"]), generator=generator) < 0.5
+    pairs = mirror_pairs("smpl24")
+    joints2d = batch["joints2d"][:, pairs].clone()
+    joints2d[..., 0] = (batch["heatmaps"].shape[-1] - 1) - joints2d[..., 0]
+    mirrored = {"image": batch["image"].flip(-1), "heatmaps": batch["heatmaps"][:, pairs].flip(-1),
+                "joints2d": joints2d, "joints3d": batch["joints3d"][:, pairs] * torch.tensor([-1.0, 1.0, 1.0])}
+    return {**batch, **{key: torch.where(flip.view(-1, *[1] * (value.ndim - 1)), value, batch[key])
+                        for key, value in mirrored.items()}}
+
+
+def error_halves(recipe: YangRecipe, generator: PoseGenerator, batches: list[dict], seen: dict) -> dict:
+    """Where the generator's error comes from, over ``batches`` (synthetic, labelled): each half of
+    its pose (2D positions, depths) put together with the other half's truth, and the true 2D
+    positions with the mean depth labels of ``seen`` (the training set, one batch, un-augmented:
+    what its depths must beat), as MPJPE in mm; its 2D errors in heatmap pixels: the median, the share
+    of joints more than FAR_PX off, and of those the share nearer the mirror joint's true
+    position (left and right swapped). The generator must be in eval mode."""
+    joint_set, cpu = recipe.joint_set, torch.device("cpu")
+    mean_depths = recipe.labels(seen, generator.bone_length, cpu).depth.mean(0)
+    with torch.no_grad():
+        parts = []
+        for batch in batches:
+            output = generator(batch["image"])
+            labels = recipe.labels(batch, generator.bone_length, cpu)
+            target = recipe.target(batch).float()
+            true_depths = generator.pose(GeneratorOutput(output.heatmaps, labels.depth))
+            true_2d = generator.pose(GeneratorOutput([labels.heatmaps], output.depth))
+            mean_2d = generator.pose(GeneratorOutput([labels.heatmaps], mean_depths.expand_as(labels.depth)))
+            parts.append((true_depths, true_2d, mean_2d, target,
+                          heatmap_locations(output.heatmaps[-1].float()),
+                          to_joint_set(batch["joints2d"].float(), joint_set)))
+    true_depths, true_2d, mean_2d, target, uv, true_uv = (torch.cat(p) for p in zip(*parts))
+    off = (uv - true_uv).norm(dim=-1)
+    far = off > FAR_PX
+    nearer_mirror = (uv - true_uv[:, mirror_pairs(joint_set)]).norm(dim=-1) < off
+    return {"its_2d_true_depths": 1000 * float(mpjpe(true_depths, target)),
+            "true_2d_its_depths": 1000 * float(mpjpe(true_2d, target)),
+            "true_2d_mean_depths": 1000 * float(mpjpe(mean_2d, target)),
+            "median_2d_px": float(off.median()), "far_share": float(far.float().mean()),
+            "far_mirrored_share": float((far & nearer_mirror).sum() / far.sum().clamp_min(1))}
 
 
 def synthetic_part(output: GeneratorOutput, count: int) -> GeneratorOutput:
