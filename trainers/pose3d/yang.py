@@ -220,17 +220,17 @@ def error_halves(recipe: YangRecipe, generator: PoseGenerator, batches: list[dic
             target = recipe.target(batch).float()
             true_depths = generator.pose(GeneratorOutput(output.heatmaps, labels.depth))
             true_2d = generator.pose(GeneratorOutput([labels.heatmaps], output.depth))
-            mean_2d = generator.pose(GeneratorOutput([labels.heatmaps], mean_depths.expand_as(labels.depth)))
-            parts.append((true_depths, true_2d, mean_2d, target,
+            with_mean_depths = generator.pose(GeneratorOutput([labels.heatmaps], mean_depths.expand_as(labels.depth)))
+            parts.append((true_depths, true_2d, with_mean_depths, target,
                           heatmap_locations(output.heatmaps[-1].float()),
                           to_joint_set(batch["joints2d"].float(), joint_set)))
-    true_depths, true_2d, mean_2d, target, uv, true_uv = (torch.cat(p) for p in zip(*parts))
+    true_depths, true_2d, with_mean_depths, target, uv, true_uv = (torch.cat(p) for p in zip(*parts))
     off = (uv - true_uv).norm(dim=-1)
     far = off > FAR_PX
     nearer_mirror = (uv - true_uv[:, mirror_pairs(joint_set)]).norm(dim=-1) < off
     return {"its_2d_true_depths": 1000 * float(mpjpe(true_depths, target)),
             "true_2d_its_depths": 1000 * float(mpjpe(true_2d, target)),
-            "true_2d_mean_depths": 1000 * float(mpjpe(mean_2d, target)),
+            "true_2d_mean_depths": 1000 * float(mpjpe(with_mean_depths, target)),
             "median_2d_px": float(off.median()), "far_share": float(far.float().mean()),
             "far_mirrored_share": float((far & nearer_mirror).sum() / far.sum().clamp_min(1))}
 
