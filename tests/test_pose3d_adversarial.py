@@ -21,8 +21,8 @@ from trainers.data.targets import heatmaps as gaussian_heatmaps
 from trainers.models.adversarial import (MultiSourceDiscriminator, PoseGenerator, discriminator_inputs,
                                          heatmap_locations, pixel_scale)
 from trainers.pose3d.joints import get_joint_set, mirror_pairs
-from trainers.pose3d.recipe import StepContext
-from trainers.pose3d.yang import YangRecipe, error_halves, mirror_half
+from trainers.pose3d.recipe import StepContext, mirror_half
+from trainers.pose3d.yang import YangRecipe, error_halves
 
 CHEN17 = get_joint_set("chen17")
 P = len(CHEN17)
@@ -272,6 +272,7 @@ def test_mirroring_flips_the_crop_and_its_labels_alike():
     left, right = smpl.index("left_wrist"), smpl.index("right_wrist")
     batch["image"] = torch.zeros_like(batch["image"])
     batch["heatmaps"] = torch.rand(batch["heatmaps"].shape, generator=torch.Generator().manual_seed(1))
+    batch["joints_in_crop"] = batch["joints_visible"] = torch.arange(24).expand(8, 24) % 3 == 0
     for i, (u, v) in enumerate(4 * batch["joints2d"][:, left] + 1.5):   # heatmap pixels -> crop pixels
         batch["image"][i, 0, int(round(float(v))), int(round(float(u)))] = 1.0
 
@@ -288,6 +289,8 @@ def test_mirroring_flips_the_crop_and_its_labels_alike():
     relative_3d = mirrored["joints3d"][..., :2] - mirrored["joints3d"][:, :1, :2]
     assert torch.allclose(relative_2d * CROP_METRES_PER_PIXEL, relative_3d, atol=1e-5)
     assert torch.equal(mirrored["heatmaps"][flipped], batch["heatmaps"][flipped][:, mirror_pairs("smpl24")].flip(-1))
+    for key in ("joints_in_crop", "joints_visible"):
+        assert torch.equal(mirrored[key][flipped], batch[key][flipped][:, mirror_pairs("smpl24")]), key
     kept = ~flipped
     assert all(torch.equal(mirrored[key][kept], batch[key][kept]) for key in batch)
 

@@ -5,6 +5,7 @@ then the extractor confuses it)."""
 
 from __future__ import annotations
 
+import copy
 import math
 
 import numpy as np
@@ -16,8 +17,8 @@ from trainers.config import TrainConfig
 from trainers.models.domain_adaptation import (ResNet18Extractor, build_domain_adaptation, confusion_loss,
                                                domain_loss, pose_loss)
 from trainers.pose3d.chen import ChenRecipe, stage
-from trainers.pose3d.joints import bone_lengths_sum, normalise_bones, root_relative, to_joint_set
-from trainers.pose3d.recipe import StepContext
+from trainers.pose3d.joints import bone_lengths_sum, normalise_bones
+from trainers.pose3d.recipe import StepContext, mirror_half
 
 SIZE = 64
 
@@ -159,6 +160,24 @@ def test_without_real_images_the_plain_regressor_trains():
     assert all_changed(before["extractor"], modules["extractor"])
     assert all_changed(before["regressor"], modules["regressor"])
     assert same(before["mixer"], modules["mixer"])
+
+
+def test_an_augmented_step_learns_from_the_mirrored_batch():
+    """With augmentation, the step's pose loss is the loss on mirror_half's batch (crops flipped,
+    joints mirrored) under the weights before the step, not the loss on the batch as given."""
+    recipe, modules, optimizers, ctx = make_recipe(small_config(real_data=None, augment=True))
+    batch = fake_batch(8, seed=6)
+    before = copy.deepcopy(modules)
+    logs = recipe.train_step(modules, optimizers, batch, None, 0, ctx)
+
+    def loss_on(sample: dict) -> float:
+        with torch.no_grad():
+            predicted = before["regressor"](before["extractor"](sample["image"]))
+        return float(pose_loss(predicted, normalise_bones(recipe.target(sample), "chen17", 1.0)))
+
+    mirrored = mirror_half(batch, ctx.generator(0))
+    assert logs["loss_pose"] == pytest.approx(loss_on(mirrored), rel=1e-5)
+    assert logs["loss_pose"] != pytest.approx(loss_on(batch), rel=1e-3)
 
 
 @pytest.mark.slow

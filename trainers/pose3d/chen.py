@@ -15,8 +15,8 @@ extractor and the regressor on the pose loss alone (the paper's plain AlexNet re
 
 With ``augment``, besides the dataset's crop augmentation (scale, in-plane rotation with the 3D
 target turned alike, colour), half of each synthetic batch is mirrored: the crop flipped
-left-right, the target's x negated and its left and right joints swapped (the usual flip of 3D
-pose work; which samples flip is a function of (seed, step)).
+left-right, the target's x negated and its left and right joints swapped
+(:func:`trainers.pose3d.recipe.mirror_half`; which samples flip is a function of (seed, step)).
 
 Both domains go through the extractor as one batch (its batch norms see them together, as one
 network would); in stage 1 the frozen extractor runs without gradients, its batch-norm statistics
@@ -32,9 +32,8 @@ from trainers.config import TrainConfig
 from trainers.data import RealImages
 from trainers.models.domain_adaptation import (REAL, SYNTHETIC, build_domain_adaptation, confusion_loss,
                                                domain_loss, pose_loss)
-from trainers.pose3d.joints import (bone_lengths_sum, get_joint_set, mirror_pairs, normalise_bones, root_relative,
-                                    to_joint_set)
-from trainers.pose3d.recipe import StepContext, set_trainable
+from trainers.pose3d.joints import bone_lengths_sum, get_joint_set, normalise_bones, root_relative, to_joint_set
+from trainers.pose3d.recipe import StepContext, mirror_half, set_trainable
 
 NORMALISED_BONE_LENGTH = 1.0   # the constant total bone length the regressor predicts at
 
@@ -46,15 +45,6 @@ def uses_domain_adaptation(config: TrainConfig) -> bool:
 def stage(step: int, stage_steps: int) -> int:
     """1 or 2: the stage step ``step`` (from 0) belongs to."""
     return 1 + (step // stage_steps) % 2
-
-
-def mirror_half(images: torch.Tensor, joints: torch.Tensor, joint_set: str, generator: torch.Generator):
-    """Flip a random half of the samples: images left-right, root-relative joints x -> -x with
-    left and right swapped."""
-    flip = (torch.rand(len(images), generator=generator) < 0.5).to(images.device)
-    mirrored = joints[:, mirror_pairs(joint_set)] * joints.new_tensor([-1.0, 1.0, 1.0])
-    images = torch.where(flip[:, None, None, None], images.flip(-1), images)
-    return images, torch.where(flip[:, None, None], mirrored, joints)
 
 
 class ChenRecipe:
@@ -92,10 +82,10 @@ class ChenRecipe:
     def train_step(self, modules: dict, optimizers: dict, batch: dict, real_batch: dict | None, step: int,
                    ctx: StepContext) -> dict[str, float]:
         extractor, regressor, mixer = modules["extractor"], modules["regressor"], modules["mixer"]
+        if ctx.config.augment:
+            batch = mirror_half(batch, ctx.generator(step))
         images = batch["image"].to(ctx.device, non_blocking=True)
         target = normalise_bones(self.target(batch).to(ctx.device), self.joint_set, NORMALISED_BONE_LENGTH)
-        if ctx.config.augment:
-            images, target = mirror_half(images, target, self.joint_set, ctx.generator(step))
         if real_batch is None:
             set_trainable(extractor, True)
             with ctx.autocast():

@@ -27,7 +27,9 @@ A recipe is a plain class (duck-typed: nothing to inherit) instantiated without 
         ``ctx.optimise(loss, *optimizers)`` for zero_grad/backward/step: it scales the loss for fp16,
         averages gradients over torchrun's processes and updates the scaler. Run forward passes under
         ``with ctx.autocast():``. Must return "loss" (what was minimised); every key returned is
-        averaged over log_every steps into train_log.csv, and keys starting with "loss" are drawn in
+        averaged over log_every steps into train_log.csv (None: no such term in this step, e.g. before
+        a stage that adds it; the column is that term's mean over the steps that had it), and keys
+        starting with "loss" are drawn in
         loss_curve.png. Randomness inside a step must come from ``ctx.generator(step)`` (not torch's
         global generator) so that a resumed run equals an uninterrupted one.
     predict(modules, batch, ctx) -> Tensor
@@ -55,6 +57,7 @@ import torch.distributed as dist
 
 from trainers.config import TrainConfig
 from trainers.distributed import World
+from trainers.pose3d.joints import mirror_pairs
 
 
 @dataclasses.dataclass
@@ -117,3 +120,25 @@ def set_trainable(module: torch.nn.Module, trainable: bool) -> None:
     """Freeze or unfreeze every parameter of ``module`` (its buffers are left alone)."""
     for parameter in module.parameters():
         parameter.requires_grad_(trainable)
+
+
+def mirror_half(batch: dict, generator: torch.Generator) -> dict:
+    """A FrameDataset batch (RGB crops) with a random half of its samples flipped left-right, every
+    label alike, left and right joints swapped (SMPL's 24, as the batch holds them): the crop,
+    ``heatmaps``, ``joints2d`` (output pixels, x -> O - 1 - x), ``joints3d`` (camera axes, x -> -x),
+    ``joints_in_crop`` and ``joints_visible``: the usual flip of 3D pose work. Which samples flip is
+    drawn from ``generator`` (give it ``ctx.generator(step)``)."""
+    flip = torch.rand(len(batch["image"]), generator=generator) < 0.5
+    pairs = mirror_pairs("smpl24")
+    mirrored = {"image": batch["image"].flip(-1)}
+    if "joints3d" in batch:
+        mirrored["joints3d"] = batch["joints3d"][:, pairs] * torch.tensor([-1.0, 1.0, 1.0])
+    if "heatmaps" in batch:   # with its joints2d on the heatmaps' grid
+        mirrored["heatmaps"] = batch["heatmaps"][:, pairs].flip(-1)
+        mirrored["joints2d"] = batch["joints2d"][:, pairs].clone()
+        mirrored["joints2d"][..., 0] = (batch["heatmaps"].shape[-1] - 1) - mirrored["joints2d"][..., 0]
+    for key in ("joints_in_crop", "joints_visible"):
+        if key in batch:
+            mirrored[key] = batch[key][:, pairs]
+    return {**batch, **{key: torch.where(flip.view(-1, *[1] * (value.ndim - 1)), value, batch[key])
+                        for key, value in mirrored.items()}}

@@ -25,8 +25,8 @@ ground truth alike, root-relative and scaled to the training skeletons' mean tot
 fixes). Predictions are those poses in metres.
 
 With ``augment``, besides the dataset's crop augmentation, half of each synthetic batch is mirrored
-before its labels are drawn (:func:`mirror_half`, as Chen et al.'s recipe does; which samples flip
-is a function of (seed, step)). :func:`error_halves` tells which half of the pose, the heatmaps' 2D
+before its labels are drawn (:func:`trainers.pose3d.recipe.mirror_half`, as in Chen et al.'s
+recipe; which samples flip is a function of (seed, step)). :func:`error_halves` tells which half of the pose, the heatmaps' 2D
 positions or the depths, an error comes from.
 """
 
@@ -47,7 +47,7 @@ from trainers.models.adversarial import (GeneratorOutput, MultiSourceDiscriminat
 from trainers.pose3d.joints import (bone_lengths_sum, get_joint_set, mirror_pairs, normalise_bones, root_relative,
                                     to_joint_set)
 from trainers.pose3d.metrics import mpjpe
-from trainers.pose3d.recipe import StepContext, set_trainable
+from trainers.pose3d.recipe import StepContext, mirror_half, set_trainable
 
 HEATMAP_SIGMA = 1.0   # heatmap pixels: the paper's "variance ... an identity matrix"
 ADVERSARIAL_KEYS = ("loss_adv", "loss_d", "d_real", "d_fake")   # logged from the adversarial stage on
@@ -186,21 +186,6 @@ class YangRecipe:
     def target(self, batch: dict) -> torch.Tensor:
         """B x P x 3: the crop's joints3d in the joint set, root-relative, metres."""
         return root_relative(to_joint_set(batch["joints3d"], self.joint_set), self.joint_set)
-
-
-def mirror_half(batch: dict, generator: torch.Generator) -> dict:
-    """A synthetic batch with a random half of its samples flipped left-right, labels alike: the
-    crop and its heatmaps, the 2D joints (heatmap pixels, x -> O - 1 - x) and the camera-space 3D
-    joints (x -> -x), left and right joints swapped (Chen et al.'s mirroring, applied to the SMPL
-    joints the heatmaps, depths and poses are drawn from)."""
-    flip = torch.rand(len(batch["image"]), generator=generator) < 0.5
-    pairs = mirror_pairs("smpl24")
-    joints2d = batch["joints2d"][:, pairs].clone()
-    joints2d[..., 0] = (batch["heatmaps"].shape[-1] - 1) - joints2d[..., 0]
-    mirrored = {"image": batch["image"].flip(-1), "heatmaps": batch["heatmaps"][:, pairs].flip(-1),
-                "joints2d": joints2d, "joints3d": batch["joints3d"][:, pairs] * torch.tensor([-1.0, 1.0, 1.0])}
-    return {**batch, **{key: torch.where(flip.view(-1, *[1] * (value.ndim - 1)), value, batch[key])
-                        for key, value in mirrored.items()}}
 
 
 def error_halves(recipe: YangRecipe, generator: PoseGenerator, batches: list[dict], seen: dict) -> dict:
