@@ -90,8 +90,7 @@ def held_out_scores(run_dir: Path) -> dict:
     training, held_out = make_datasets(config)
     ctx = StepContext(config, torch.device("cpu"))
     triples = list(predict_batches(recipe, modules, held_out, ctx))
-    pairs = [(p, t) for p, t, _ in triples]
-    predicted, truth = torch.cat([p for p, _ in pairs]), torch.cat([t for _, t in pairs])
+    predicted, truth = torch.cat([p for p, _, _ in triples]), torch.cat([t for _, t, _ in triples])
     baseline = mean.to(truth).expand_as(truth)
     yaw_error = (hip_yaw_deg(predicted.numpy(), config.joint_set) - hip_yaw_deg(truth.numpy(), config.joint_set)
                  + 180) % 360 - 180
@@ -141,10 +140,9 @@ def main() -> None:
             run = Path(scratch) / f"run_{count}"
             config = TrainConfig(data=str(data), val_data=str(val), steps=args.steps, eval_every=args.steps,
                                  log_every=max(1, args.steps // 10),
-                                 **{**TRAINING, **TASKS[args.task], "input_size": args.input_size},
-                                 **({"pretrain_steps": args.pretrain_steps} if args.task == "adversarial" else {})
-                                 ).validate()
-            prepared = preflight(config)  # as `synth train pose3d` starts a run
+                                 pretrain_steps=args.pretrain_steps,   # pose3d ignores it
+                                 **{**TRAINING, **TASKS[args.task], "input_size": args.input_size}).validate()
+            prepared = preflight(config)  # as `synth train` starts a run
             start_run(run, prepared.config)
             train(prepared.config, run, show_progress=False, prepared=prepared)
             rows.append((count, held_out_scores(run)))
