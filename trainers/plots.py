@@ -74,8 +74,9 @@ def loss_curve(train_rows: list[dict], eval_rows: list[dict], score: str, path: 
     fig, ax = plt.subplots(figsize=(7, 4))
     for name, colour in zip(losses, ("tab:blue", "tab:cyan", "tab:purple", "tab:green", "tab:olive", "tab:gray")):
         rows = [r for r in train_rows if r.get(name) not in (None, "") and float(r[name]) > 0]
-        if rows:
-            ax.plot([int(r["step"]) for r in rows], [float(r[name]) for r in rows], color=colour, label=name)
+        if rows:   # a term logged in one row only (e.g. the last stage's) is a point, not a line
+            ax.plot([int(r["step"]) for r in rows], [float(r[name]) for r in rows], color=colour, label=name,
+                    marker="o" if len(rows) == 1 else None)
     if len(losses) > 1:
         ax.legend(loc="lower left", fontsize=8)
     ax.set_xlabel("step")
