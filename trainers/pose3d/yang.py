@@ -52,6 +52,7 @@ from trainers.pose3d.recipe import StepContext, mirror_half, set_trainable
 HEATMAP_SIGMA = 1.0   # heatmap pixels: the paper's "variance ... an identity matrix"
 ADVERSARIAL_KEYS = ("loss_adv", "loss_d", "d_real", "d_fake")   # logged from the adversarial stage on
 FAR_PX = 3.0   # heatmap pixels: a 2D position this far off is a gross error (error_halves)
+APART_PX = 2.0   # heatmap pixels: a left/right pair this far apart in 2D can be told apart (left_right_swaps)
 
 
 @dataclasses.dataclass
@@ -192,9 +193,9 @@ def error_halves(recipe: YangRecipe, generator: PoseGenerator, batches: list[dic
     """Where the generator's error comes from, over ``batches`` (synthetic, labelled): each half of
     its pose (2D positions, depths) put together with the other half's truth, and the true 2D
     positions with the mean depth labels of ``seen`` (the training set, one batch, un-augmented:
-    what its depths must beat), as MPJPE in mm; its 2D errors in heatmap pixels: the median, the share
-    of joints more than FAR_PX off, and of those the share nearer the mirror joint's true
-    position (left and right swapped). The generator must be in eval mode."""
+    what its depths must beat), as MPJPE in mm; its 2D errors in heatmap pixels: the median and the
+    share of joints more than FAR_PX off; and :func:`left_right_swaps` (whether it tells the
+    person's left from right, i.e. which way they face). The generator must be in eval mode."""
     joint_set, cpu = recipe.joint_set, torch.device("cpu")
     mean_depths = recipe.labels(seen, generator.bone_length, cpu).depth.mean(0)
     with torch.no_grad():
@@ -211,13 +212,24 @@ def error_halves(recipe: YangRecipe, generator: PoseGenerator, batches: list[dic
                           to_joint_set(batch["joints2d"].float(), joint_set)))
     true_depths, true_2d, with_mean_depths, target, uv, true_uv = (torch.cat(p) for p in zip(*parts))
     off = (uv - true_uv).norm(dim=-1)
-    far = off > FAR_PX
-    nearer_mirror = (uv - true_uv[:, mirror_pairs(joint_set)]).norm(dim=-1) < off
     return {"its_2d_true_depths": 1000 * float(mpjpe(true_depths, target)),
             "true_2d_its_depths": 1000 * float(mpjpe(true_2d, target)),
             "true_2d_mean_depths": 1000 * float(mpjpe(with_mean_depths, target)),
-            "median_2d_px": float(off.median()), "far_share": float(far.float().mean()),
-            "far_mirrored_share": float((far & nearer_mirror).sum() / far.sum().clamp_min(1))}
+            "median_2d_px": float(off.median()), "far_share": float((off > FAR_PX).float().mean()),
+            "swapped_share": left_right_swaps(uv, true_uv, joint_set)}
+
+
+def left_right_swaps(uv: torch.Tensor, true_uv: torch.Tensor, joint_set: str) -> float:
+    """Of the left and right joints (B x P x 2 predicted and true 2D positions) whose true mirror
+    joint is at least APART_PX away, the share predicted nearer the mirror joint's position than
+    their own: 0 when the left and right sides are told apart, 0.5 when they are guessed (a person
+    seen from behind taken to face the camera swaps them all). Pairs closer than APART_PX (a
+    person in profile) are left out: there a swap costs little and is not measured. NaN if none."""
+    mirror = mirror_pairs(joint_set)
+    sided = torch.tensor([m != k for k, m in enumerate(mirror)])
+    apart = ((true_uv - true_uv[:, mirror]).norm(dim=-1) >= APART_PX) & sided
+    nearer_mirror = (uv - true_uv[:, mirror]).norm(dim=-1) < (uv - true_uv).norm(dim=-1)
+    return float((nearer_mirror & apart).sum() / apart.sum()) if apart.any() else float("nan")
 
 
 def synthetic_part(output: GeneratorOutput, count: int) -> GeneratorOutput:
