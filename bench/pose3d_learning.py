@@ -33,6 +33,7 @@ on the held-out people and on the people it trained on.
 from __future__ import annotations
 
 import argparse
+import gc
 import subprocess
 import sys
 import tempfile
@@ -148,6 +149,7 @@ def main() -> None:
             prepared = preflight(config)  # as `synth train` starts a run
             start_run(run, prepared.config)
             train(prepared.config, run, show_progress=False, prepared=prepared)
+            gc.collect()   # the run's data loader iterators, before the scoring loader forks workers
             rows.append((count, held_out_scores(run)))
             print(f"trained on {count} people", flush=True)
 
