@@ -226,7 +226,7 @@ def left_right_swaps(uv: torch.Tensor, true_uv: torch.Tensor, joint_set: str) ->
     seen from behind taken to face the camera swaps them all). Pairs closer than APART_PX (a
     person in profile) are left out: there a swap costs little and is not measured. NaN if none."""
     mirror = mirror_pairs(joint_set)
-    sided = torch.tensor([m != k for k, m in enumerate(mirror)])
+    sided = torch.tensor([m != k for k, m in enumerate(mirror)], device=uv.device)
     apart = ((true_uv - true_uv[:, mirror]).norm(dim=-1) >= APART_PX) & sided
     nearer_mirror = (uv - true_uv[:, mirror]).norm(dim=-1) < (uv - true_uv).norm(dim=-1)
     return float((nearer_mirror & apart).sum() / apart.sum()) if apart.any() else float("nan")
