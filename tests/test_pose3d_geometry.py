@@ -15,7 +15,7 @@ from synth_core.body.parts import JOINT_NAMES, SMPL_PARENTS
 from synth_core.errors import TrainingError
 from tests.conftest import canonical_joints
 from trainers.pose3d.descriptor import geometric_descriptor
-from trainers.pose3d.joints import JOINT_SETS, joint_set, normalise_bones, root_relative, to_joint_set
+from trainers.pose3d.joints import JOINT_SETS, joint_set, normalise_bones, root_relative, sizing_bones, to_joint_set
 from trainers.pose3d.metrics import PoseMetrics, mpjpe, pa_mpjpe, pck3d, per_joint_table, procrustes_align
 
 # COCO's 17 keypoints (cocodataset.org, "keypoints" of the person category), in COCO's order
@@ -119,6 +119,32 @@ def test_normalised_bones_sum_to_the_total_keep_directions_and_ignore_scale(name
     np.testing.assert_allclose(normalise_bones(3 * skeletons + 1, chosen, 2.5), normalised, atol=1e-12)
     as_tensor = normalise_bones(torch.tensor(skeletons), chosen, 2.5)
     np.testing.assert_allclose(as_tensor.numpy(), normalised, atol=1e-12)
+
+
+SIZING_BY_HAND = {
+    "chen17": {("pelvis", "spine"), ("spine", "thorax"), ("thorax", "neck"), ("neck", "head"),
+               ("left_hip", "left_knee"), ("left_knee", "left_ankle"), ("right_hip", "right_knee"),
+               ("right_knee", "right_ankle")},
+    "smpl24": {("pelvis", "spine1"), ("spine1", "spine2"), ("spine2", "spine3"), ("spine3", "neck"),
+               ("neck", "head"), *((f"{side}_{a}", f"{side}_{b}") for side in ("left", "right")
+                                   for a, b in (("hip", "knee"), ("knee", "ankle"), ("ankle", "foot")))},
+    "dz12": {(f"{side}_{a}", f"{side}_{b}") for side in ("left", "right")
+             for a, b in (("hip", "knee"), ("knee", "ankle"))},
+}
+
+
+@pytest.mark.parametrize("name", sorted(SIZING_BY_HAND))
+def test_sizing_bones_are_the_spine_head_and_legs(name):
+    """No bone from the midline to a side or across, and no arm bone (Yang et al.'s poses are
+    sized by these)."""
+    chosen = JOINT_SETS[name]
+    assert {(chosen.names[p], chosen.names[c]) for p, c in sizing_bones(name)} == SIZING_BY_HAND[name]
+    skeletons = to_joint_set(_posed(5, count=3), chosen)
+    sized = normalise_bones(skeletons, chosen, 1.7, sizing_bones(name))
+    for skeleton in sized:
+        total = sum(np.linalg.norm(skeleton[chosen.index(c)] - skeleton[chosen.index(p)])
+                    for p, c in SIZING_BY_HAND[name])
+        assert total == pytest.approx(1.7, rel=1e-12)
 
 
 # ------------------------------------------------------------------------------ metrics

@@ -184,24 +184,46 @@ def root_relative(joints, joint_set: str | JointSet):
     return joints - joints[..., target.root:target.root + 1, :]
 
 
-def bone_lengths_sum(joints, joint_set: str | JointSet):
-    """(...) sum of the lengths of the set's bones (numpy or torch)."""
+ARM_WORDS = ("collar", "shoulder", "elbow", "wrist", "hand")
+
+
+def sizing_bones(joint_set: str | JointSet) -> list[tuple[int, int]]:
+    """(parent, child) of the bones that size a skeleton without its left and right being told
+    apart: the spine and head chain and each leg below the hip. Left out: the bones from the
+    midline to a side or across (pelvis-hip, thorax-shoulder, spine-collar, hip-hip), whose length in an image shrinks
+    to nothing when a 2D estimate puts both sides between the two (a person whose front is not told
+    from their back), and the arms, the least certain limbs."""
+    target = get_joint_set(joint_set)
+    side = [name.split("_")[0] if name.startswith(("left_", "right_")) else None for name in target.names]
+    bones = [(p, c) for p, c in target.edges
+             if side[c] == side[p] and not any(word in target.names[c] for word in ARM_WORDS)]
+    if not bones:
+        raise TrainingError(f"joint set {target.name} has no spine or leg bones to size a skeleton by")
+    return bones
+
+
+def bone_lengths_sum(joints, joint_set: str | JointSet, bones: list[tuple[int, int]] | None = None):
+    """(...) sum of the lengths of the set's bones, or of ``bones`` ((parent, child) pairs), for
+    numpy arrays or torch tensors."""
     target = get_joint_set(joint_set)
     _check_count(joints, len(target), f"joint set {target.name}")
-    parents = [p for p, _ in target.edges]
-    children = [c for _, c in target.edges]
+    bones = target.edges if bones is None else bones
+    parents = [p for p, _ in bones]
+    children = [c for _, c in bones]
     bones = joints[..., children, :] - joints[..., parents, :]
     if _is_torch(joints):
         return bones.norm(dim=-1).sum(dim=-1)
     return np.linalg.norm(bones, axis=-1).sum(axis=-1)
 
 
-def normalise_bones(joints, joint_set: str | JointSet, total_length: float = 1.0):
-    """Root-relative joints scaled so that the set's bone lengths sum to ``total_length`` (Chen et
-    al.'s normalisation: "the sum of skeleton lengths is equal to a constant"), per skeleton, for
-    (..., K, D) numpy arrays or torch tensors. A skeleton of zero size stays at zero."""
+def normalise_bones(joints, joint_set: str | JointSet, total_length: float = 1.0,
+                    bones: list[tuple[int, int]] | None = None):
+    """Root-relative joints scaled so that the set's bone lengths (or those of ``bones``) sum to
+    ``total_length`` (Chen et al.'s normalisation: "the sum of skeleton lengths is equal to a
+    constant"), per skeleton, for (..., K, D) numpy arrays or torch tensors. A skeleton of zero
+    size stays at zero."""
     relative = root_relative(joints, joint_set)
-    total = bone_lengths_sum(relative, joint_set)
+    total = bone_lengths_sum(relative, joint_set, bones)
     if _is_torch(joints):
         return relative * (total_length / total.clamp_min(1e-12))[..., None, None]
     return relative * (total_length / np.maximum(total, 1e-12))[..., None, None]

@@ -20,9 +20,10 @@ from the synthetic images only.
 What D and L_pose see: heatmaps of the joint set drawn with the paper's sigma of 1 heatmap pixel;
 depths in heatmap pixels (the joints' camera z relative to the root divided by the crop's
 weak-perspective scale, :func:`trainers.models.adversarial.pixel_scale`); poses, predicted and
-ground truth alike, root-relative and scaled to the training skeletons' mean total bone length
-(so D judges proportions and articulation, not a person's size, which the generator's scaling
-fixes). Predictions are those poses in metres.
+ground truth alike, root-relative and sized alike: their spine, head and leg bones sum to the
+training skeletons' mean (trainers.pose3d.joints.sizing_bones; so D judges proportions and
+articulation, not a person's size, which the generator's scaling fixes). Predictions are those
+poses in metres.
 
 With ``augment``, besides the dataset's crop augmentation, half of each synthetic batch is mirrored
 before its labels are drawn (:func:`trainers.pose3d.recipe.mirror_half`, as in Chen et al.'s
@@ -60,7 +61,7 @@ class Labels:
     """A synthetic batch's targets, on the device, in the recipe's joint set."""
     heatmaps: torch.Tensor   # B x P x O x O
     depth: torch.Tensor      # B x P, heatmap pixels, root-relative
-    pose: torch.Tensor       # B x P x 3, root-relative, scaled to the generator's bone_length
+    pose: torch.Tensor       # B x P x 3, root-relative, scaled to the generator's size_length
 
 
 class YangRecipe:
@@ -99,9 +100,10 @@ class YangRecipe:
         return RealImages(config.real_data, input_size=config.input_size, augment=config.augment, seed=config.seed)
 
     def calibrate(self, modules: dict, targets: torch.Tensor) -> None:
-        """The training skeletons' mean total bone length: the size of every predicted pose."""
-        lengths = bone_lengths_sum(targets.double(), self.joint_set)
-        modules["generator"].bone_length.fill_(float(lengths.mean()))
+        """The training skeletons' mean summed length of the sizing bones: the size of every pose."""
+        generator = modules["generator"]
+        lengths = bone_lengths_sum(targets.double(), self.joint_set, generator.sizing_bones)
+        generator.size_length.fill_(float(lengths.mean()))
 
     # ------------------------------------------------------------------------------ one step
 
@@ -111,7 +113,7 @@ class YangRecipe:
         if ctx.config.augment:
             batch = mirror_half(batch, ctx.generator(step))
         images = batch["image"].to(ctx.device, non_blocking=True)
-        labels = self.labels(batch, generator.bone_length, ctx.device)
+        labels = self.labels(batch, generator, ctx.device)
         if step < ctx.config.pretrain_steps:
             with ctx.autocast():
                 output = generator(images)
@@ -134,15 +136,17 @@ class YangRecipe:
         g_stats = self.update_generator(discriminator, optimizers["generator"], losses["loss_pose"], fake, ctx)
         return {**g_stats, **{name: value.item() for name, value in losses.items()}, **d_stats}
 
-    def labels(self, batch: dict, bone_length: torch.Tensor, device: torch.device) -> Labels:
-        """Heatmaps, depths and D's ground-truth poses of a synthetic batch."""
+    def labels(self, batch: dict, generator: PoseGenerator, device: torch.device) -> Labels:
+        """Heatmaps, depths and D's ground-truth poses (sized as the generator sizes its own) of a
+        synthetic batch."""
         joints2d = to_joint_set(batch["joints2d"].float(), self.joint_set)    # heatmap pixels
         joints3d = self.target(batch).float()
         root = get_joint_set(self.joint_set).root
         size = batch["heatmaps"].shape[-1]
         maps = np.stack([gaussian_heatmaps(joints.numpy(), size, HEATMAP_SIGMA) for joints in joints2d])
         depth = joints3d[..., 2] / pixel_scale(joints2d, joints3d, root)[:, None]
-        pose = normalise_bones(joints3d.to(device), self.joint_set, bone_length)
+        pose = normalise_bones(joints3d.to(device), self.joint_set, generator.size_length.to(device),
+                               generator.sizing_bones)
         return Labels(torch.from_numpy(maps).to(device), depth.to(device), pose)
 
     def pose_losses(self, output: GeneratorOutput, labels: Labels) -> dict[str, torch.Tensor]:
@@ -197,12 +201,12 @@ def error_halves(recipe: YangRecipe, generator: PoseGenerator, batches: list[dic
     share of joints more than FAR_PX off; and :func:`left_right_swaps` (whether it tells the
     person's left from right, i.e. which way they face). The generator must be in eval mode."""
     joint_set, cpu = recipe.joint_set, torch.device("cpu")
-    mean_depths = recipe.labels(seen, generator.bone_length, cpu).depth.mean(0)
+    mean_depths = recipe.labels(seen, generator, cpu).depth.mean(0)
     with torch.no_grad():
         parts = []
         for batch in batches:
             output = generator(batch["image"])
-            labels = recipe.labels(batch, generator.bone_length, cpu)
+            labels = recipe.labels(batch, generator, cpu)
             target = recipe.target(batch).float()
             true_depths = generator.pose(GeneratorOutput(output.heatmaps, labels.depth))
             true_2d = generator.pose(GeneratorOutput([labels.heatmaps], output.depth))
