@@ -181,6 +181,29 @@ def test_sides_guessed_between_the_two_do_not_blow_the_pose_up():
     assert height(pose_from(guessed)) == pytest.approx(height(truth), rel=0.02)
 
 
+def test_a_checkpoint_of_another_version_of_the_generator_is_refused_naming_its_tensors(tmp_path):
+    """A run written when the generator kept ``bone_length`` (all bones) in place of
+    ``size_length``, and one with a tensor of another shape: both refused, saying which tensors."""
+    from trainers.runs import load_checkpoint, save_checkpoint
+
+    config = tiny_config()
+    modules = torch.nn.ModuleDict(YangRecipe().build(config))
+    path = tmp_path / "last.pt"
+    save_checkpoint(path, config, modules, step=5)
+    checkpoint = torch.load(path, weights_only=True)
+    weights = checkpoint["model"]
+    weights["generator.bone_length"] = weights.pop("generator.size_length")
+    torch.save(checkpoint, path)
+    with pytest.raises(TrainingError, match="lacks generator.size_length and has generator.bone_length besides"):
+        load_checkpoint(path, config, torch.nn.ModuleDict(YangRecipe().build(config)))
+
+    weights["generator.size_length"] = weights.pop("generator.bone_length")
+    weights["generator.depth.regress.bias"] = torch.zeros(3)
+    torch.save(checkpoint, path)
+    with pytest.raises(TrainingError, match="size mismatch for generator.depth.regress.bias"):
+        load_checkpoint(path, config, torch.nn.ModuleDict(YangRecipe().build(config)))
+
+
 # ---------------------------------------------------------------------------------- gradients
 
 def test_the_descriptor_branch_learns_and_passes_gradients_to_the_generator():

@@ -120,6 +120,14 @@ def save_checkpoint(path: Path, config: TrainConfig, model: torch.nn.Module, ste
     atomic_write(path, lambda p: torch.save(state, p))
 
 
+def _some(names: list[str], shown: int = 3) -> str:
+    """'a, b, c and 4 more' (or 'nothing')."""
+    if not names:
+        return "nothing"
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more
+
+
 def load_checkpoint(path: Path, config: TrainConfig, model: torch.nn.Module, *,
                     optimizer=None, scaler=None, map_location="cpu") -> dict:
     """Load weights (and optimiser state) into ``model``; returns the checkpoint dict.
@@ -138,9 +146,13 @@ def load_checkpoint(path: Path, config: TrainConfig, model: torch.nn.Module, *,
                             f"{state.get('model_settings')}, but the run describes a {config.task} model "
                             f"with {model_settings(config)}")
     try:
-        model.load_state_dict(state["model"])
-    except RuntimeError as exc:
-        raise TrainingError(f"{path} does not fit the model: {str(exc).splitlines()[0]}") from None
+        fit = model.load_state_dict(state["model"], strict=False)
+    except RuntimeError as exc:   # a tensor of another shape
+        problem = " ".join(line.strip() for line in str(exc).splitlines()[1:2]) or str(exc)
+        raise TrainingError(f"{path} does not fit the model: {problem[:300]}") from None
+    if fit.missing_keys or fit.unexpected_keys:   # e.g. written by another version of the network
+        raise TrainingError(f"{path} does not fit the model: it lacks {_some(fit.missing_keys)} and has "
+                            f"{_some(fit.unexpected_keys)} besides")
     if optimizer is not None and "optimizer" in state:
         if isinstance(optimizer, dict):
             for name, one in optimizer.items():
