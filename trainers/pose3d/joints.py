@@ -190,9 +190,9 @@ ARM_WORDS = ("collar", "shoulder", "elbow", "wrist", "hand")
 def sizing_bones(joint_set: str | JointSet) -> list[tuple[int, int]]:
     """(parent, child) of the bones that size a skeleton without its left and right being told
     apart: the spine and head chain and each leg below the hip. Left out: the bones from the
-    midline to a side or across (pelvis-hip, thorax-shoulder, spine-collar, hip-hip), whose length in an image shrinks
-    to nothing when a 2D estimate puts both sides between the two (a person whose front is not told
-    from their back), and the arms, the least certain limbs."""
+    midline to a side or across (pelvis-hip, thorax-shoulder, spine-collar, hip-hip), whose length
+    in an image shrinks to nothing when a 2D estimate puts both sides between the two (a person
+    whose front is not told from their back), and the arms, the least certain limbs."""
     target = get_joint_set(joint_set)
     side = [name.split("_")[0] if name.startswith(("left_", "right_")) else None for name in target.names]
     bones = [(p, c) for p, c in target.edges
